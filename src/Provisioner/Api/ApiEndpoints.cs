@@ -1,0 +1,140 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Provisioner.Boot;
+using Provisioner.Catalog;
+using Provisioner.Inventory;
+using Provisioner.Observability;
+using Provisioner.Profiles;
+
+namespace Provisioner.Api;
+
+/// <summary>Operator- and machine-facing API: health, metrics, machines, progress reports.</summary>
+public static partial class ApiEndpoints
+{
+    public const int MaxProgressBodyBytes = 4096;
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        WriteIndented = true,
+    };
+
+    public static IEndpointRouteBuilder MapApiEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+
+        app.MapGet("/readyz", (CatalogStore catalog) =>
+        {
+            var snapshot = catalog.Current;
+            return Results.Json(new
+            {
+                status = "ready",
+                profiles = new
+                {
+                    loadedAt = snapshot.LoadedAt,
+                    machines = snapshot.Profiles.Machines.Length,
+                    roles = snapshot.Profiles.Roles.Count,
+                    lastReloadProblems = catalog.LastReloadProblems.Select(p => p.ToString()).ToArray(),
+                },
+            }, Json);
+        });
+
+        app.MapGet("/metrics", async (HttpContext context, ProvisionerMetrics metrics, CatalogStore catalog, MachineRegistry registry) =>
+        {
+            UpdateMachineGauge(metrics, catalog.Current.Profiles, registry);
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await metrics.WriteAsync(context.Response.Body, context.RequestAborted);
+        });
+
+        app.MapGet("/api/v1/machines", (CatalogStore catalog, MachineRegistry registry) =>
+            Results.Json(new { machines = MachineViews(catalog.Current.Profiles, registry) }, Json));
+
+        app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry) =>
+        {
+            var (report, error) = await ReadProgressAsync(context.Request, context.RequestAborted);
+            if (report is null) return Text(StatusCodes.Status400BadRequest, error!);
+            var query = new MachineQuery(report.ParsedMac, null, null, null);
+            var machine = report.Machine is { } name
+                ? catalog.Current.Profiles.FindMachine(name)
+                : MachineMatcher.Match(catalog.Current.Profiles, query)?.Machine;
+            if (machine is null)
+                return Text(StatusCodes.Status404NotFound, $"no machine profile matches {(report.Machine is null ? query.ToString() : "name " + report.Machine)}");
+            context.SetMachine(machine.Name);
+            registry.RecordKnown(machine, query, report.Stage!, context.Connection.RemoteIpAddress?.ToString(), report.Detail);
+            return Results.NoContent();
+        });
+        return app;
+    }
+
+    internal static IResult Text(int status, string reason) =>
+        Results.Text($"{status} {ReasonPhrases(status)}: {reason}\n", "text/plain; charset=utf-8", statusCode: status);
+
+    private static string ReasonPhrases(int status) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status);
+
+    public sealed record ProgressReport(string? Machine, string? Mac, string? Stage, string? Detail)
+    {
+        [JsonIgnore] public MacAddress? ParsedMac { get; init; }
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9.-]{0,62}$")]
+    private static partial Regex StageName();
+
+    private static async Task<(ProgressReport?, string?)> ReadProgressAsync(HttpRequest request, CancellationToken ct)
+    {
+        if (request.ContentLength is > MaxProgressBodyBytes)
+            return (null, $"body larger than {MaxProgressBodyBytes} bytes");
+        if (!(request.ContentType ?? "").StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+            return (null, "expected Content-Type: application/json");
+        var buffer = new byte[MaxProgressBodyBytes + 1];
+        int total = 0, read;
+        while ((read = await request.Body.ReadAsync(buffer.AsMemory(total), ct)) > 0)
+        {
+            total += read;
+            if (total > MaxProgressBodyBytes) return (null, $"body larger than {MaxProgressBodyBytes} bytes");
+        }
+        ProgressReport? report;
+        try { report = JsonSerializer.Deserialize<ProgressReport>(buffer.AsSpan(0, total), Json); }
+        catch (JsonException e) { return (null, "body is not valid JSON: " + e.Message); }
+        if (report is null) return (null, "body is empty");
+        if (report.Stage is null || !StageName().IsMatch(report.Stage))
+            return (null, "'stage' is required: lower-case letters, digits, '.' and '-', at most 63 characters");
+        if (report.Detail is { Length: > 1024 }) return (null, "'detail' is longer than 1024 characters");
+        if (report.Machine is null && report.Mac is null) return (null, "one of 'machine' or 'mac' is required");
+        if (report.Mac is not null)
+        {
+            if (!MacAddress.TryParse(report.Mac, out var mac)) return (null, $"mac '{report.Mac}' is not a MAC address");
+            report = report with { ParsedMac = mac };
+        }
+        return (report, null);
+    }
+
+    private static void UpdateMachineGauge(ProvisionerMetrics metrics, ProfileSet profiles, MachineRegistry registry)
+    {
+        var states = MachineViews(profiles, registry).GroupBy(m => m.State).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var state in new[] { "pending", "discovered", BootStage.Ipxe, BootStage.Kernel, BootStage.Initrd, BootStage.Ignition }.Union(states.Keys))
+            metrics.Machines.WithLabels(state).Set(states.GetValueOrDefault(state));
+    }
+
+    public sealed record MachineView(string? Name, bool Known, string? Role, string State, string? Mac, string? Uuid,
+        string? Serial, string? Hostname, DateTimeOffset? LastSeen, IReadOnlyList<StageEvent> History);
+
+    public static IReadOnlyList<MachineView> MachineViews(ProfileSet profiles, MachineRegistry registry)
+    {
+        var views = new List<MachineView>();
+        foreach (var m in profiles.Machines)
+        {
+            var seen = registry.Get(m.Name);
+            views.Add(new MachineView(m.Name, true, m.Role, seen?.Last?.Stage ?? "pending",
+                m.Select.Macs.IsEmpty ? seen?.LastQuery.Mac?.ToString() : m.Select.Macs[0].ToString(),
+                m.Select.Uuid?.ToString(), m.Select.Serial, m.Select.Hostname, seen?.Last?.At, seen?.History ?? []));
+        }
+        foreach (var d in registry.All.Where(o => !o.Known))
+            views.Add(new MachineView(null, false, null, "discovered", d.LastQuery.Mac?.ToString(), d.LastQuery.Uuid?.ToString(),
+                d.LastQuery.Serial, d.LastQuery.Hostname, d.Last?.At, d.History));
+        return views;
+    }
+}

@@ -1,0 +1,42 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Provisioner.Catalog;
+using Provisioner.Inventory;
+using Provisioner.Observability;
+using Provisioner.Profiles;
+
+namespace Provisioner.Boot;
+
+/// <summary><c>GET /boot.ipxe</c> and <c>GET /ipxe</c>: the network-boot entry points.</summary>
+public static class BootEndpoints
+{
+    public static IEndpointRouteBuilder MapBootEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/boot.ipxe", (HttpContext context, CatalogStore catalog) =>
+            Script(ProvisionerUrls.BaseFor(context, catalog.Current.Profiles.Cluster), IpxeScripts.Chain));
+
+        app.MapGet("/ipxe", (HttpContext context, CatalogStore catalog, MachineRegistry registry) =>
+        {
+            var snapshot = catalog.Current;
+            var baseUrl = ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
+            if (!BootQuery.TryParse(context.Request.Query, out var query, out var error))
+                return Results.Text($"400 Bad Request: {error}\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status400BadRequest);
+
+            var remote = context.Connection.RemoteIpAddress?.ToString();
+            if (MachineMatcher.Match(snapshot.Profiles, query) is not { } match)
+            {
+                registry.RecordDiscovered(query, BootStage.Ipxe, remote);
+                context.SetMachine("unknown:" + query.DiscoveryKey);
+                return Script(baseUrl, b => IpxeScripts.Unknown(b, query, BootQuery.ToQueryString(query)));
+            }
+            registry.RecordKnown(match.Machine, query, BootStage.Ipxe, remote, $"matched by {match.MatchedBy.ToString().ToLowerInvariant()}");
+            context.SetMachine(match.Machine.Name);
+            return Script(baseUrl, b => IpxeScripts.ForMachine(b, snapshot.Profiles, match.Machine, query));
+        });
+        return app;
+    }
+
+    private static IResult Script(string baseUrl, Func<string, string> build) =>
+        Results.Text(build(baseUrl), IpxeScripts.ContentType);
+}

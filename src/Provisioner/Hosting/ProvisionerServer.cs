@@ -1,0 +1,130 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Provisioner.Api;
+using Provisioner.Boot;
+using Provisioner.Catalog;
+using Provisioner.Ignition;
+using Provisioner.Inventory;
+using Provisioner.Observability;
+using Provisioner.Profiles;
+using Provisioner.Rendering;
+using Serilog;
+using Serilog.Formatting.Compact;
+
+namespace Provisioner.Hosting;
+
+/// <summary>
+/// Composes the HTTP server: services, middleware and endpoints. Used by <c>provisioner serve</c> and by
+/// the tests, which start the very same server on a loopback port.
+/// </summary>
+public sealed class ProvisionerServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private ProvisionerServer(WebApplication app) => _app = app;
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>The addresses Kestrel actually bound (with real ports when 0 was asked).</summary>
+    public IReadOnlyList<Uri> Addresses =>
+        [.. _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a))];
+
+    public Uri BaseAddress => Addresses[0];
+
+    /// <summary>Loads and validates the catalog; throws <see cref="ProfileValidationException"/> when invalid.</summary>
+    public static CatalogSnapshot LoadCatalog(ServerOptions options, IgnitionRenderer renderer)
+    {
+        var (snapshot, problems) = CatalogLoader.TryLoad(Sources(options), renderer, TimeProvider.System);
+        return snapshot ?? throw new ProfileValidationException(problems);
+    }
+
+    public static ProfileSources Sources(ServerOptions options) => new(options.ProfilesDirectory, options.TemplatesDirectory);
+
+    public static ProvisionerServer Build(ServerOptions options, string[]? args = null)
+    {
+        var renderer = new IgnitionRenderer(new TextTemplates());
+        var initial = LoadCatalog(options, renderer);
+        if (!Directory.Exists(options.AssetsDirectory))
+            throw new DirectoryNotFoundException($"the assets directory '{options.AssetsDirectory}' does not exist");
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [], ContentRootPath = Directory.GetCurrentDirectory() });
+        builder.Host.UseSystemd();
+        builder.Services.AddSerilog(lc =>
+        {
+            lc.MinimumLevel.Is(options.MinimumLogLevel)
+              .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+              .MinimumLevel.Override("Microsoft.Hosting.Lifetime", Serilog.Events.LogEventLevel.Information)
+              .Enrich.FromLogContext();
+            if (options.LogFormat == LogFormat.Json) lc.WriteTo.Console(new RenderedCompactJsonFormatter());
+            else lc.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}");
+        });
+
+        var listen = options.Listen.Count > 0 ? options.Listen : DefaultListen(initial.Profiles.Cluster, out _);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = 64 * 1024;
+            k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            k.Limits.MaxRequestLineSize = 8 * 1024;
+            foreach (var l in listen) k.Listen(l.Address, l.Port);
+        });
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(renderer);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<ProvisionerMetrics>();
+        builder.Services.AddSingleton<MachineRegistry>();
+        builder.Services.AddSingleton(sp => new CatalogStore(initial, Sources(options), renderer, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<CatalogStore>>(), options.ReloadDebounce));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
+
+        var app = builder.Build();
+        app.UseMiddleware<RequestTelemetry>();
+        app.UseMiddleware<BadRequestGuard>();
+        app.MapBootEndpoints();
+        app.MapIgnitionEndpoints();
+        app.MapApiEndpoints();
+        return new ProvisionerServer(app);
+    }
+
+    /// <summary>127.0.0.1:8080 plus the address of the configured provisionerUrl when it belongs to this host.</summary>
+    public static IReadOnlyList<ListenAddress> DefaultListen(ClusterSpec cluster, out string? warning)
+    {
+        warning = null;
+        var result = new List<ListenAddress> { ListenAddress.Default };
+        if (cluster.ProvisionerUrl is not { } url) return result;
+        if (!IPAddress.TryParse(url.Host.Trim('[', ']'), out var ip))
+        {
+            warning = $"provisionerUrl host '{url.Host}' is a name; listening on {ListenAddress.Default} only (give --listen for more)";
+            return result;
+        }
+        var candidate = new ListenAddress(ip, url.Port);
+        if (result.Contains(candidate)) return result;
+        if (IsLocalAddress(ip)) result.Add(candidate);
+        else warning = $"provisionerUrl {url} names {ip}, which is not an address of this host; not listening on it (machines will not reach this server there)";
+        return result;
+    }
+
+    private static bool IsLocalAddress(IPAddress ip) =>
+        IPAddress.IsLoopback(ip) || NetworkInterface.GetAllNetworkInterfaces()
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses).Any(a => a.Address.Equals(ip));
+
+    public Task StartAsync(CancellationToken cancellationToken) => _app.StartAsync(cancellationToken);
+
+    public Task RunAsync(CancellationToken cancellationToken) => _app.RunAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await _app.StopAsync(CancellationToken.None); }
+        catch (OperationCanceledException) { }
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,43 @@
+using System.Globalization;
+using System.Net;
+
+namespace Provisioner.Hosting;
+
+public enum LogFormat { Text, Json }
+
+/// <summary>Everything <c>provisioner serve</c> needs, resolved from flags, environment and provisioner.yaml.</summary>
+public sealed record ServerOptions
+{
+    public required string ProfilesDirectory { get; init; }
+    public required string TemplatesDirectory { get; init; }
+    public required string AssetsDirectory { get; init; }
+    /// <summary>Explicit listen addresses; empty means the defaults (127.0.0.1:8080 plus the profiles' address).</summary>
+    public IReadOnlyList<ListenAddress> Listen { get; init; } = [];
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
+    public Serilog.Events.LogEventLevel MinimumLogLevel { get; init; } = Serilog.Events.LogEventLevel.Information;
+    public TimeSpan ReloadDebounce { get; init; } = TimeSpan.FromMilliseconds(400);
+}
+
+/// <summary>An <c>ADDR:PORT</c> to listen on; IPv6 as <c>[::1]:8080</c>; port 0 picks a free port.</summary>
+public sealed record ListenAddress(IPAddress Address, int Port)
+{
+    public static readonly ListenAddress Default = new(IPAddress.Loopback, 8080);
+
+    public static bool TryParse(string text, out ListenAddress? result, out string error)
+    {
+        result = null;
+        error = "";
+        var i = text.LastIndexOf(':');
+        if (i <= 0 || i == text.Length - 1) { error = $"'{text}' is not ADDR:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)"; return false; }
+        var host = text[..i];
+        if (host.StartsWith('[') && host.EndsWith(']')) host = host[1..^1];
+        else if (host.Contains(':')) { error = $"'{text}': write IPv6 addresses in brackets, e.g. [::1]:8080"; return false; }
+        if (!IPAddress.TryParse(host, out var address)) { error = $"'{host}' in '{text}' is not an IP address"; return false; }
+        if (!int.TryParse(text[(i + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+        { error = $"'{text[(i + 1)..]}' in '{text}' is not a port (0-65535)"; return false; }
+        result = new ListenAddress(address, port);
+        return true;
+    }
+
+    public override string ToString() => Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{Address}]:{Port}" : $"{Address}:{Port}";
+}

@@ -1,0 +1,40 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Provisioner.Boot;
+using Provisioner.Catalog;
+using Provisioner.Inventory;
+using Provisioner.Observability;
+using Provisioner.Profiles;
+using Provisioner.Rendering;
+
+namespace Provisioner.Ignition;
+
+/// <summary><c>GET /ignition</c>: a machine's rendered Ignition config, in the spec version it accepts.</summary>
+public static class IgnitionEndpoints
+{
+    public static IEndpointRouteBuilder MapIgnitionEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/ignition", (HttpContext context, CatalogStore catalog, IgnitionRenderer renderer, MachineRegistry registry) =>
+        {
+            var snapshot = catalog.Current;
+            if (!BootQuery.TryParse(context.Request.Query, out var query, out var error))
+                return Results.Text($"400 Bad Request: {error}\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status400BadRequest);
+            if (MachineMatcher.Match(snapshot.Profiles, query) is not { } match)
+                return Results.Text($"404 Not Found: no machine profile matches {query}\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status404NotFound);
+
+            context.SetMachine(match.Machine.Name);
+            var baseUrl = new Uri(ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster) + "/");
+            var config = renderer.Render(snapshot.Templates, snapshot.Profiles, match.Machine, baseUrl);
+            var negotiated = IgnitionNegotiation.Choose(context.Request.Headers.Accept.ToString(), config);
+            if (!negotiated.Acceptable)
+                return Results.Text($"406 Not Acceptable: {negotiated.Reason}\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status406NotAcceptable);
+
+            registry.RecordKnown(match.Machine, query, BootStage.Ignition, context.Connection.RemoteIpAddress?.ToString(),
+                $"spec {negotiated.Version}");
+            context.Response.Headers.CacheControl = "no-store";
+            return Results.Bytes(IgnitionJson.SerializeToUtf8(config.WithVersion(negotiated.Version!)), negotiated.ContentType);
+        });
+        return app;
+    }
+}

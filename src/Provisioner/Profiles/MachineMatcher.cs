@@ -1,0 +1,45 @@
+namespace Provisioner.Profiles;
+
+/// <summary>What a booting machine told us about itself (all optional; iPXE sends what it knows).</summary>
+public sealed record MachineQuery(MacAddress? Mac, Guid? Uuid, string? Serial, string? Hostname)
+{
+    public bool IsEmpty => Mac is null && Uuid is null && Serial is null && Hostname is null;
+
+    /// <summary>A stable key for a machine we do not know yet: the strongest identity it sent.</summary>
+    public string DiscoveryKey => Uuid is { } u ? $"uuid:{u}" : Mac is { } m ? $"mac:{m}" : Serial is { } s ? $"serial:{s}" : $"hostname:{Hostname}";
+
+    public override string ToString() => string.Join(' ', new[]
+    {
+        Mac is { } m ? $"mac={m}" : null,
+        Uuid is { } u ? $"uuid={u}" : null,
+        Serial is { } s ? $"serial={s}" : null,
+        Hostname is { } h ? $"hostname={h}" : null,
+    }.OfType<string>());
+}
+
+public enum SelectorKind { Uuid, Mac, Serial, Hostname }
+
+public sealed record MachineMatch(MachineSpec Machine, SelectorKind MatchedBy);
+
+/// <summary>
+/// Finds the profile of a booting machine. Precedence is UUID &gt; MAC &gt; serial &gt; hostname: the
+/// firmware's SMBIOS UUID is the most specific identity, a MAC can move with a NIC, serials are often
+/// blank or "To Be Filled By O.E.M.", and host names are whatever DHCP said. The loader guarantees that
+/// no selector value is claimed by two machines, so at each level there is at most one candidate.
+/// </summary>
+public static class MachineMatcher
+{
+    public static MachineMatch? Match(ProfileSet profiles, MachineQuery query)
+    {
+        if (query.Uuid is { } uuid && profiles.Machines.FirstOrDefault(m => m.Select.Uuid == uuid) is { } byUuid)
+            return new(byUuid, SelectorKind.Uuid);
+        if (query.Mac is { } mac && profiles.Machines.FirstOrDefault(m => m.Select.Macs.Contains(mac)) is { } byMac)
+            return new(byMac, SelectorKind.Mac);
+        if (!string.IsNullOrEmpty(query.Serial) && profiles.Machines.FirstOrDefault(m => m.Select.Serial == query.Serial) is { } bySerial)
+            return new(bySerial, SelectorKind.Serial);
+        if (!string.IsNullOrEmpty(query.Hostname) && profiles.Machines.FirstOrDefault(m =>
+                string.Equals(m.Select.Hostname, query.Hostname, StringComparison.OrdinalIgnoreCase)) is { } byHost)
+            return new(byHost, SelectorKind.Hostname);
+        return null;
+    }
+}
