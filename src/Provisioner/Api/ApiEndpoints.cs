@@ -21,6 +21,8 @@ public static partial class ApiEndpoints
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         WriteIndented = true,
+        // An API for operators and scripts, never embedded in HTML: keep quotes and '+' readable.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     public static IEndpointRouteBuilder MapApiEndpoints(this IEndpointRouteBuilder app)

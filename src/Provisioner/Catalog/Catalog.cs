@@ -53,6 +53,5 @@ public static class CatalogLoader
     private static string TemplatePathOf(IgnitionTemplateSet templates, ProfileSet profiles, MachineSpec machine) =>
         Relative(templates.Templates[profiles.Roles[machine.Role].IgnitionTemplate].ConfigPath);
 
-    private static string Relative(string path) =>
-        Path.IsPathRooted(path) ? Path.GetRelativePath(Directory.GetCurrentDirectory(), path) : path;
+    private static string Relative(string path) => ProfileLoader.DisplayPath(path);
 }

@@ -49,7 +49,7 @@ public static partial class ProfileLoader
         var builder = new Builder(diagnostics, Path.GetFullPath(sources.TemplatesDirectory));
         foreach (var file in files)
         {
-            var display = Path.GetRelativePath(Directory.GetCurrentDirectory(), file);
+            var display = DisplayPath(file);
             YamlStream stream = new();
             try
             {
@@ -67,6 +67,13 @@ public static partial class ProfileLoader
 
         var set = builder.Build(root);
         return (diagnostics.Count == 0 ? set : null, diagnostics);
+    }
+
+    /// <summary>Relative to the working directory when below it (what the operator typed), else absolute.</summary>
+    public static string DisplayPath(string path)
+    {
+        var relative = Path.GetRelativePath(Directory.GetCurrentDirectory(), path);
+        return relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative) ? Path.GetFullPath(path) : relative;
     }
 
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]

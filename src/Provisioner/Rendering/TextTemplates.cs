@@ -48,7 +48,7 @@ public sealed class TextTemplates
         var template = _cache.GetOrAdd(source, s =>
             Parser.TryParse(s, out var t, out var error) ? t : throw new TemplateException(location, "template syntax error: " + error));
         var context = new TemplateContext(_options);
-        foreach (var (name, value) in values) context.SetValue(name, value);
+        foreach (var (name, value) in values) context.SetValue(name, StrictValues.From(value, name));
         try
         {
             return template.Render(context, NullEncoder.Default);

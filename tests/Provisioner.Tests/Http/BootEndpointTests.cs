@@ -1,0 +1,115 @@
+using System.Net;
+using System.Text.Json;
+using Provisioner.Tests.Support;
+
+namespace Provisioner.Tests.Http;
+
+[Trait(Category.Name, Category.Integration)]
+public sealed class BootEndpointTests : IAsyncLifetime
+{
+    private readonly ProfileTree _tree = new();
+    private RunningServer _server = null!;
+    private HttpClient Client => _server.Client;
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _server = await RunningServer.StartAsync(_tree);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _tree.Dispose();
+    }
+
+    [Fact]
+    public async Task BootScriptChainsToTheMachineScriptWithEveryIdentity()
+    {
+        var script = await Client.GetStringAsync("/boot.ipxe", Ct);
+        Assert.StartsWith("#!ipxe\n", script);
+        Assert.Contains("chain --autofree http://192.0.2.1:8080/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&hostname=${hostname:uristring}&arch=${buildarch}&platform=${platform}", script);
+    }
+
+    [Fact]
+    public async Task KnownMachineGetsKernelInitrdAndIgnitionArgs()
+    {
+        var response = await Client.GetAsync("/ipxe?mac=52-54-00-00-30-01&uuid=&serial=&hostname=&arch=x86_64&platform=pcbios", Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var lines = (await response.Content.ReadAsStringAsync(Ct)).Split('\n');
+        Assert.Equal("#!ipxe", lines[0]);
+        var kernel = Assert.Single(lines, l => l.StartsWith("kernel ", StringComparison.Ordinal));
+        Assert.StartsWith("kernel http://192.0.2.1:8080/assets/fcos/kernel?mac=52-54-00-00-30-01 initrd=initrd0 ", kernel);
+        Assert.Contains(" ignition.config.url=http://192.0.2.1:8080/ignition?mac=52-54-00-00-30-01 ", kernel);
+        Assert.Contains(" ignition.firstboot ", kernel);
+        Assert.Contains(" ignition.platform.id=metal ", kernel);
+        Assert.Contains(" console=ttyS0,115200n8 ", kernel);
+        Assert.Contains(" coreos.inst.install_dev=/dev/vda ", kernel);
+        Assert.EndsWith(" coreos.live.rootfs_url=http://192.0.2.1:8080/assets/fcos/rootfs.img", kernel);
+        Assert.Contains("initrd --name initrd0 http://192.0.2.1:8080/assets/fcos/initramfs.img?mac=52-54-00-00-30-01", lines);
+        Assert.Equal("boot", lines.Last(l => l.Length > 0));
+    }
+
+    [Fact]
+    public async Task UnknownMachineGetsAValidRetryScriptNotA404()
+    {
+        var response = await Client.GetAsync("/ipxe?mac=52-54-00-99-99-99&uuid=&serial=&hostname=", Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var script = await response.Content.ReadAsStringAsync(Ct);
+        Assert.StartsWith("#!ipxe\n", script);
+        Assert.Contains("no machine profile matches this machine (mac=52:54:00:99:99:99)", script);
+        Assert.Contains("sleep 30\n", script);
+        Assert.Contains("chain --replace --autofree http://192.0.2.1:8080/ipxe?mac=52-54-00-99-99-99\n", script);
+    }
+
+    [Fact]
+    public async Task UnknownMachineIsRecordedAsDiscovered()
+    {
+        await Client.GetAsync("/ipxe?mac=52-54-00-99-99-98&serial=XYZ", Ct);
+        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/api/v1/machines", Ct));
+        var discovered = doc.RootElement.GetProperty("machines").EnumerateArray().Single(m => !m.GetProperty("known").GetBoolean());
+        Assert.Equal("discovered", discovered.GetProperty("state").GetString());
+        Assert.Equal("52:54:00:99:99:98", discovered.GetProperty("mac").GetString());
+        Assert.Equal("XYZ", discovered.GetProperty("serial").GetString());
+    }
+
+    [Theory]
+    [InlineData("/ipxe?mac=not-a-mac", "mac 'not-a-mac' is not a MAC address")]
+    [InlineData("/ipxe?uuid=1234", "uuid '1234' is not a UUID")]
+    [InlineData("/ipxe?hostname=a%0Ab", "hostname")]
+    [InlineData("/ipxe?mac=&uuid=", "no machine identity given")]
+    [InlineData("/ipxe?mac=52-54-00-00-30-01&mac=52-54-00-00-30-02", "'mac' is given 2 times")]
+    [InlineData("/ignition?mac=zz", "mac 'zz' is not a MAC address")]
+    public async Task BadQueryValuesAre400WithAReason(string url, string reason)
+    {
+        var response = await Client.GetAsync(url, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains(reason, await response.Content.ReadAsStringAsync(Ct));
+    }
+
+    [Fact]
+    public async Task OverlongQueryValueIs400()
+    {
+        var response = await Client.GetAsync("/ipxe?serial=" + new string('x', 500), Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("longer than 128", await response.Content.ReadAsStringAsync(Ct));
+    }
+
+    [Fact]
+    public async Task UuidSelectorWinsOverHttpMac()
+    {
+        // cp-0's UUID with worker-0's MAC: the UUID is the stronger identity.
+        var script = await Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-01&uuid=8c4e2a4e-0000-4000-8000-000000002001", Ct);
+        Assert.Contains("machine cp-0, role control-plane", script);
+    }
+
+    [Fact]
+    public async Task MachineStagesAreRecordedInOrder()
+    {
+        await Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-01", Ct);
+        await Client.GetStringAsync("/ignition?mac=52-54-00-00-30-01", Ct);
+        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/api/v1/machines", Ct));
+        var worker = doc.RootElement.GetProperty("machines").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "worker-0");
+        Assert.Equal("ignition", worker.GetProperty("state").GetString());
+        Assert.Equal(["ipxe", "ignition"], worker.GetProperty("history").EnumerateArray().Select(e => e.GetProperty("stage").GetString()));
+        var cp = doc.RootElement.GetProperty("machines").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "cp-0");
+        Assert.Equal("pending", cp.GetProperty("state").GetString());
+    }
+}

@@ -1,0 +1,117 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Provisioner.Tests.Support;
+
+namespace Provisioner.Tests.Http;
+
+[Trait(Category.Name, Category.Integration)]
+public sealed class IgnitionEndpointTests : IAsyncLifetime
+{
+    private readonly ProfileTree _tree = new();
+    private RunningServer _server = null!;
+    private HttpClient Client => _server.Client;
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _server = await RunningServer.StartAsync(_tree);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _tree.Dispose();
+    }
+
+    private static string DataUrlText(string source)
+    {
+        Assert.StartsWith("data:,", source);
+        return Uri.UnescapeDataString(source["data:,".Length..]);
+    }
+
+    [Fact]
+    public async Task KnownMachineGetsItsConfigAsSpec34ByDefault()
+    {
+        var response = await Client.GetAsync("/ignition?mac=52-54-00-00-20-01", Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/vnd.coreos.ignition+json", response.Content.Headers.ContentType!.MediaType);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct));
+        Assert.Equal("3.4.0", doc.RootElement.GetProperty("ignition").GetProperty("version").GetString());
+    }
+
+    [Fact]
+    public async Task ConfigCarriesHostnameStaticNetworkSshKeysAndKubelet()
+    {
+        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/ignition?mac=52-54-00-00-20-02", Ct));
+        var root = doc.RootElement;
+        var files = root.GetProperty("storage").GetProperty("files").EnumerateArray().ToDictionary(f => f.GetProperty("path").GetString()!);
+        Assert.Equal("cp-0", DataUrlText(files["/etc/hostname"].GetProperty("contents").GetProperty("source").GetString()!));
+        var keyfile = DataUrlText(files["/etc/NetworkManager/system-connections/provisioner.nmconnection"].GetProperty("contents").GetProperty("source").GetString()!);
+        Assert.Contains("interface-name=ens3\n", keyfile);
+        Assert.Contains("address1=192.0.2.21/24,192.0.2.1\n", keyfile);
+        Assert.Contains("dns=192.0.2.1;\n", keyfile);
+        Assert.Equal(384, files["/etc/NetworkManager/system-connections/provisioner.nmconnection"].GetProperty("mode").GetInt32());
+        var user = root.GetProperty("passwd").GetProperty("users")[0];
+        Assert.Equal("core", user.GetProperty("name").GetString());
+        Assert.StartsWith("ssh-ed25519 ", user.GetProperty("sshAuthorizedKeys")[0].GetString());
+        var kubelet = root.GetProperty("systemd").GetProperty("units").EnumerateArray().Single(u => u.GetProperty("name").GetString() == "kubelet.service");
+        Assert.True(kubelet.GetProperty("enabled").GetBoolean());
+        Assert.Contains("--register-with-taints=node-role.kubernetes.io/control-plane:NoSchedule", kubelet.GetProperty("contents").GetString());
+    }
+
+    [Fact]
+    public async Task DhcpMachineGetsNoStaticKeyfile()
+    {
+        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/ignition?mac=52-54-00-00-30-01", Ct));
+        var paths = doc.RootElement.GetProperty("storage").GetProperty("files").EnumerateArray().Select(f => f.GetProperty("path").GetString());
+        Assert.Equal(["/etc/hostname"], paths);
+    }
+
+    [Fact]
+    public async Task UnknownMachineIs404WithAReason()
+    {
+        var response = await Client.GetAsync("/ignition?mac=52-54-00-99-99-99", Ct);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Contains("no machine profile matches mac=52:54:00:99:99:99", await response.Content.ReadAsStringAsync(Ct));
+    }
+
+    [Fact]
+    public async Task FetchIsRecordedAsTheIgnitionStage()
+    {
+        await Client.GetStringAsync("/ignition?uuid=8c4e2a4e-0000-4000-8000-000000002001", Ct);
+        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/api/v1/machines", Ct));
+        var cp = doc.RootElement.GetProperty("machines").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "cp-0");
+        Assert.Equal("ignition", cp.GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task ProgressReportIsRecorded()
+    {
+        var body = new StringContent("""{"mac":"52:54:00:00:30:01","stage":"ignition-fetched","detail":"sha256:abc"}""", Encoding.UTF8, "application/json");
+        var response = await Client.PostAsync("/api/v1/progress", body, Ct);
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/api/v1/machines", Ct));
+        var worker = doc.RootElement.GetProperty("machines").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "worker-0");
+        Assert.Equal("ignition-fetched", worker.GetProperty("state").GetString());
+        Assert.Equal("sha256:abc", worker.GetProperty("history")[0].GetProperty("detail").GetString());
+    }
+
+    [Theory]
+    [InlineData("""{"mac":"52:54:00:00:30:01"}""", "'stage' is required")]
+    [InlineData("""{"mac":"52:54:00:00:30:01","stage":"Bad Stage"}""", "'stage' is required")]
+    [InlineData("""{"stage":"x"}""", "one of 'machine' or 'mac' is required")]
+    [InlineData("""{"mac":"nope","stage":"x"}""", "mac 'nope' is not a MAC address")]
+    [InlineData("""not json""", "body is not valid JSON")]
+    public async Task MalformedProgressReportsAre400(string json, string reason)
+    {
+        var response = await Client.PostAsync("/api/v1/progress", new StringContent(json, Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains(reason, await response.Content.ReadAsStringAsync(Ct));
+    }
+
+    [Fact]
+    public async Task OversizedProgressBodyIsRefused()
+    {
+        var json = "{\"mac\":\"52:54:00:00:30:01\",\"stage\":\"x\",\"detail\":\"" + new string('a', 100_000) + "\"}";
+        var response = await Client.PostAsync("/api/v1/progress", new StringContent(json, Encoding.UTF8, "application/json"), Ct);
+        Assert.True(response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.RequestEntityTooLarge, response.StatusCode.ToString());
+    }
+}

@@ -1,0 +1,71 @@
+using System.Net;
+using Provisioner.Tests.Support;
+
+namespace Provisioner.Tests.Http;
+
+[Trait(Category.Name, Category.Integration)]
+public sealed class ReloadTests : IAsyncLifetime
+{
+    private readonly ProfileTree _tree = new();
+    private RunningServer _server = null!;
+    private HttpClient Client => _server.Client;
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _server = await RunningServer.StartAsync(_tree);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _tree.Dispose();
+    }
+
+    private async Task<string> EventuallyAsync(string url, Func<string, bool> until)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string last = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            last = await Client.GetStringAsync(url, Ct);
+            if (until(last)) return last;
+            await Task.Delay(50, Ct);
+        }
+        Assert.Fail($"condition not reached within 10 s; last response:\n{last}");
+        return last;
+    }
+
+    [Fact]
+    public async Task AddedMachineBootsWithoutARestart()
+    {
+        Assert.Contains("no machine profile matches", await Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-09", Ct));
+        File.WriteAllText(_tree.ProfileFile("new.yaml"), "machines:\n  - name: worker-9\n    role: worker\n    select: { mac: 52:54:00:00:30:09 }\n");
+        var script = await EventuallyAsync("/ipxe?mac=52-54-00-00-30-09", s => s.Contains("machine worker-9"));
+        Assert.Contains("kernel ", script);
+    }
+
+    [Fact]
+    public async Task InvalidEditKeepsServingTheLastGoodProfiles()
+    {
+        _tree.Edit("machines.yaml", "role: worker", "role: no-such-role");
+        await EventuallyAsync("/readyz", s => s.Contains("role 'no-such-role' does not exist"));
+        var script = await Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-01", Ct);
+        Assert.Contains("machine worker-0, role worker", script);
+    }
+
+    [Fact]
+    public async Task TemplateEditIsPickedUp()
+    {
+        _tree.WriteTemplate("worker/kubelet.service", "[Unit]\nDescription=edited {{ machine.name }}\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n");
+        await EventuallyAsync("/ignition?mac=52-54-00-00-30-01", s => s.Contains("edited worker-0"));
+    }
+
+    [Fact]
+    public async Task TemplateWithUnknownVariableIsRejectedOnReload()
+    {
+        _tree.WriteTemplate("worker/kubelet.service", "[Unit]\nDescription={{ machine.nmae }}\n");
+        var ready = await EventuallyAsync("/readyz", s => s.Contains("nmae"));
+        Assert.Contains("kubelet.service", ready);
+        var response = await Client.GetAsync("/ignition?mac=52-54-00-00-30-01", Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("Kubernetes kubelet (worker)", await response.Content.ReadAsStringAsync(Ct));
+    }
+}

@@ -1,0 +1,57 @@
+namespace Provisioner.Tests.Support;
+
+/// <summary>
+/// A throw-away copy of the bundled example profiles and templates in a temp directory, which a test
+/// may edit. Deleted on dispose.
+/// </summary>
+public sealed class ProfileTree : IDisposable
+{
+    public ProfileTree()
+    {
+        Root = Directory.CreateTempSubdirectory("provisioner-test-").FullName;
+        CopyDirectory(Path.Combine(RepoPaths.Root, "profiles"), Profiles);
+        CopyDirectory(Path.Combine(RepoPaths.Root, "ignition-templates"), Templates);
+        Directory.CreateDirectory(Assets);
+    }
+
+    public string Root { get; }
+    public string Profiles => Path.Combine(Root, "profiles");
+    public string Templates => Path.Combine(Root, "ignition-templates");
+    public string Assets => Path.Combine(Root, "assets");
+
+    public Provisioner.Profiles.ProfileSources Sources => new(Profiles, Templates);
+
+    public string ProfileFile(string name) => Path.Combine(Profiles, name);
+
+    /// <summary>Replaces text in a profile file; fails loudly if the text is not there.</summary>
+    public void Edit(string file, string find, string replace)
+    {
+        var path = Path.Combine(Profiles, file);
+        var text = File.ReadAllText(path);
+        Assert.Contains(find, text);
+        File.WriteAllText(path, text.Replace(find, replace, StringComparison.Ordinal));
+    }
+
+    public void Write(string file, string contents) => File.WriteAllText(Path.Combine(Profiles, file), contents);
+
+    public void WriteTemplate(string relative, string contents)
+    {
+        var path = Path.Combine(Templates, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, contents);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

@@ -1,0 +1,42 @@
+using System.Net;
+using Provisioner.Hosting;
+
+namespace Provisioner.Tests.Support;
+
+/// <summary>The real Provisioner server on a free loopback port, with an HttpClient pointed at it.</summary>
+public sealed class RunningServer : IAsyncDisposable
+{
+    private RunningServer(ProvisionerServer server, HttpClient client)
+    {
+        Server = server;
+        Client = client;
+    }
+
+    public ProvisionerServer Server { get; }
+    public HttpClient Client { get; }
+    public Uri BaseAddress => Server.BaseAddress;
+
+    public static async Task<RunningServer> StartAsync(ProfileTree tree, Func<ServerOptions, ServerOptions>? configure = null)
+    {
+        var options = new ServerOptions
+        {
+            ProfilesDirectory = tree.Profiles,
+            TemplatesDirectory = tree.Templates,
+            AssetsDirectory = tree.Assets,
+            Listen = [new ListenAddress(IPAddress.Loopback, 0)],
+            MinimumLogLevel = Serilog.Events.LogEventLevel.Warning,
+            ReloadDebounce = TimeSpan.FromMilliseconds(100),
+        };
+        options = configure?.Invoke(options) ?? options;
+        var server = ProvisionerServer.Build(options);
+        await server.StartAsync(TestContext.Current.CancellationToken);
+        var client = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        return new RunningServer(server, client);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await Server.DisposeAsync();
+    }
+}
