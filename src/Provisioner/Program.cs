@@ -4,9 +4,6 @@ namespace Provisioner;
 
 public static class Program
 {
-    public static async Task<int> Main(string[] args)
-    {
-        var root = CommandLine.Build(Console.Out, Console.Error, Environment.GetEnvironmentVariable);
-        return await root.Parse(args).InvokeAsync();
-    }
+    public static Task<int> Main(string[] args) =>
+        CommandLine.InvokeAsync(args, Console.Out, Console.Error, Environment.GetEnvironmentVariable, CancellationToken.None);
 }

@@ -29,7 +29,7 @@ public static class CommandLine
         {
             var configPath = r.GetValue(config);
             var flags = new SettingsLayer(r.GetValue(profiles), r.GetValue(templates),
-                r.GetResult(assets) is null ? null : r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat));
+                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat));
             return Settings.Resolve(flags, Settings.FromEnvironment(env), Settings.FromFile(configPath ?? Settings.DefaultConfigFile, configPath is not null));
         }
 
@@ -62,7 +62,10 @@ public static class CommandLine
         var ipxe = new Command("ipxe", "Print the iPXE script a machine would get.") { machine, profiles, templates, config, baseUrl };
         ipxe.SetAction((r, ct) => Run(stderr, () => WithMachine(r, Options(r), machine, baseUrl, stderr, (snapshot, m, url) =>
         {
-            var identity = new MachineQuery(m.Select.Macs.IsEmpty ? null : m.Select.Macs[0], m.Select.Uuid, m.Select.Serial, m.Select.Hostname);
+            // The one identity the machine's firmware would most likely send: its first MAC, else the others.
+            var s = m.Select;
+            var identity = !s.Macs.IsEmpty ? new MachineQuery(s.Macs[0], null, null, null)
+                : new MachineQuery(null, s.Uuid, s.Uuid is null ? s.Serial : null, s.Uuid is null && s.Serial is null ? s.Hostname : null);
             stdout.Write(IpxeScripts.ForMachine(url.GetLeftPart(UriPartial.Authority), snapshot.Profiles, m, identity));
         })));
 
@@ -80,6 +83,10 @@ public static class CommandLine
             serve, validate, ipxe, ignition,
         };
     }
+
+    /// <summary>Parses and runs a command line, writing help and errors to the given writers.</summary>
+    public static Task<int> InvokeAsync(string[] args, TextWriter stdout, TextWriter stderr, Func<string, string?> env, CancellationToken cancellationToken) =>
+        Build(stdout, stderr, env).Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken);
 
     private static IgnitionRenderer NewRenderer() => new(new TextTemplates());
 
