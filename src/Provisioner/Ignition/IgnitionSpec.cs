@@ -94,10 +94,14 @@ public static partial class IgnitionSpec
         if (resource.HttpHeaders is not null) found.Add(new(at + ".httpHeaders", "httpHeaders", V3_1));
         if (resource.Verification?.Hash?.StartsWith("sha256-", StringComparison.Ordinal) == true)
             found.Add(new(at + ".verification.hash", "a sha256 hash", V3_1));
-        var scheme = resource.Source is { } s && s.IndexOf(':') is > 0 and var colon ? s[..colon].ToLowerInvariant() : null;
+        var scheme = SchemeOf(resource.Source);
         if (scheme == "gs") found.Add(new(at + ".source", "a gs:// source", V3_2));
         if (scheme == "arn") found.Add(new(at + ".source", "an arn: source", V3_4));
     }
+
+    /// <summary>The lower-cased URL scheme of a resource source ("data", "https", "arn" ...), or null when it has none.</summary>
+    internal static string? SchemeOf(string? source) =>
+        source is not null && source.IndexOf(':') is > 0 and var colon ? source[..colon].ToLowerInvariant() : null;
 
     private static Version Normalize(Version v) => new(v.Major, v.Minor, Math.Max(v.Build, 0));
 

@@ -260,8 +260,7 @@ public static class IgnitionValidator
 
         if (resource.HttpHeaders is { Count: > 0 } headers)
         {
-            var scheme = resource.Source is { } s && Uri.TryCreate(s, UriKind.Absolute, out var uri) ? uri.Scheme : null;
-            if (scheme is not ("http" or "https"))
+            if (IgnitionSpec.SchemeOf(resource.Source) is not ("http" or "https"))
                 problems.Add(Error(at + ".httpHeaders", "httpHeaders only apply to http and https sources"));
             var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             for (var i = 0; i < headers.Count; i++)
@@ -287,8 +286,7 @@ public static class IgnitionValidator
                 problems.Add(Error(at + ".verification.hash", "the hash does not match the (decompressed) data: URL contents"));
             return;
         }
-        var colon = source.IndexOf(':');
-        var sourceScheme = colon > 0 ? source[..colon].ToLowerInvariant() : "";
+        var sourceScheme = IgnitionSpec.SchemeOf(source);
         if (sourceScheme is not ("http" or "https" or "tftp" or "s3" or "gs" or "arn"))
             problems.Add(Error(at + ".source", $"unsupported source '{Shorten(source)}' (use data:, http(s)://, tftp://, s3://, gs:// or arn:)"));
         else if (sourceScheme != "arn" && !Uri.TryCreate(source, UriKind.Absolute, out _))
