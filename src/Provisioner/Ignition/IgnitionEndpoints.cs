@@ -27,13 +27,13 @@ public static class IgnitionEndpoints
             var baseUrl = new Uri(ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster) + "/");
             var config = renderer.Render(snapshot.Templates, snapshot.Profiles, match.Machine, baseUrl);
             var negotiated = IgnitionNegotiation.Choose(context.Request.Headers.Accept.ToString(), config);
-            if (!negotiated.Acceptable)
-                return Results.Text($"406 Not Acceptable: {negotiated.Reason}\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status406NotAcceptable);
+            if (!negotiated.IsAcceptable)
+                return Results.Text($"406 Not Acceptable: {negotiated.NotAcceptableReason}\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status406NotAcceptable);
 
             registry.RecordKnown(match.Machine, query, BootStage.Ignition, context.Connection.RemoteIpAddress?.ToString(),
-                $"spec {negotiated.Version}");
+                $"spec {IgnitionSpec.Format(negotiated.Version)}");
             context.Response.Headers.CacheControl = "no-store";
-            return Results.Bytes(IgnitionJson.SerializeToUtf8(config.WithVersion(negotiated.Version!)), negotiated.ContentType);
+            return Results.Bytes(IgnitionJson.SerializeToUtf8(config.WithVersion(negotiated.Version)), negotiated.ContentType);
         });
         return app;
     }

@@ -25,7 +25,7 @@ namespace Provisioner.Rendering;
 /// </summary>
 public sealed partial class IgnitionRenderer(TextTemplates text)
 {
-    public const string DefaultVersion = "3.4.0";
+    public static readonly string DefaultVersion = IgnitionSpec.Format(IgnitionSpec.Default);
 
     private static readonly JsonSerializerOptions StrictJson = new(IgnitionJson.Options)
     {
@@ -205,7 +205,7 @@ public sealed partial class IgnitionRenderer(TextTemplates text)
                 throw new TemplateException(Where(map), "contents take exactly one of inline, template or source");
             bool isUnitText = path.StartsWith("systemd.", StringComparison.Ordinal);
             if (isUnitText) return JsonValue.Create(body);
-            return JsonSerializer.SerializeToNode(InlineContents.ToResource(Encoding.UTF8.GetBytes(body)), IgnitionJson.Options);
+            return JsonSerializer.SerializeToNode(DataUrl.ForContents(Encoding.UTF8.GetBytes(body)), IgnitionJson.Options);
         }
 
         private string RenderFile(string fileName, YamlNode at)
