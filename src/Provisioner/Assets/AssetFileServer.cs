@@ -126,7 +126,8 @@ public sealed class AssetFileServer(AssetsOptions options, ILogger<AssetFileServ
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException && !response.HasStarted)
         {
             // Replaced or deleted between stat and open.
-            response.Headers.Remove(HeaderNames.ContentRange);
+            foreach (var name in new[] { HeaderNames.ContentRange, HeaderNames.ETag, HeaderNames.LastModified, HeaderNames.CacheControl, HeaderNames.AcceptRanges })
+                response.Headers.Remove(name);
             await WriteErrorAsync(context, StatusCodes.Status404NotFound, "no such asset", cancellationToken);
         }
     }

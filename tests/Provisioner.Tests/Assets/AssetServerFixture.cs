@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,7 @@ public sealed class AssetServerFixture : IAsyncLifetime
     /// <summary>64 KiB of deterministic noise in <c>data.bin</c>; ranges are checked against it.</summary>
     public byte[] Data { get; } = MakeData(64 * 1024);
     public const string HelloText = "hello, assets\n";
+    public const string BlobCacheControl = "public, max-age=31536000, immutable";
     public const string OutsideSecret = "outside-the-root-secret\n";
 
     public async ValueTask InitializeAsync()
@@ -51,7 +53,11 @@ public sealed class AssetServerFixture : IAsyncLifetime
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         _app = builder.Build();
-        _app.MapAssets(new AssetFileServer(new AssetsOptions(Root)));
+        var assets = new AssetFileServer(new AssetsOptions(Root));
+        _app.MapAssets(assets);
+        // How the lead serves content-addressed blobs: a caller-chosen file with a Cache-Control value.
+        _app.MapGet("/blob/{name}", (HttpContext context, string name) =>
+            assets.ServeFileAsync(context, new FileInfo(Path.Combine(Root, name)), BlobCacheControl, context.RequestAborted));
         await _app.StartAsync(TestContext.Current.CancellationToken);
 
         var address = _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
