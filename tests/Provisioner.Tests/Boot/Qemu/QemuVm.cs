@@ -21,11 +21,12 @@ public sealed partial class QemuVm : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly List<string> _lines = [];
     private readonly StringBuilder _raw = new();
-    private readonly StringBuilder _partial = new();
+    private readonly StringBuilder _partialConsole = new();
+    private readonly StringBuilder _partialStderr = new();
     private TaskCompletionSource _changed = NewSignal();
     private readonly Task _stdoutPump;
     private readonly Task _stderrPump;
-    private bool _outputEnded;
+    private int _pumpsEnded;
 
     public Stopwatch Uptime { get; } = Stopwatch.StartNew();
 
@@ -41,7 +42,7 @@ public sealed partial class QemuVm : IAsyncDisposable
         get { lock (_gate) return _raw.ToString(); }
     }
 
-    /// <summary>Complete console lines so far, cleaned of escapes.</summary>
+    /// <summary>Complete lines so far, cleaned of escapes; lines from QEMU's stderr start with <see cref="StderrPrefix"/>.</summary>
     public IReadOnlyList<string> ConsoleLines
     {
         get { lock (_gate) return [.. _lines]; }
@@ -140,7 +141,7 @@ public sealed partial class QemuVm : IAsyncDisposable
                 for (; next < _lines.Count; next++)
                     if (match(_lines[next])) return _lines[next];
                 changed = _changed.Task;
-                ended = _outputEnded;
+                ended = _pumpsEnded == 2;
             }
             if (ended)
                 throw new TimeoutException($"QEMU exited before the expected console line appeared.\n{Diagnostics()}");
@@ -180,7 +181,7 @@ public sealed partial class QemuVm : IAsyncDisposable
         lock (_gate)
         {
             tail = string.Join('\n', _lines.Skip(Math.Max(0, _lines.Count - tailLines)));
-            if (_partial.Length > 0) tail += "\n" + CleanLine(_partial.ToString());
+            if (_partialConsole.Length > 0) tail += "\n" + CleanLine(_partialConsole.ToString());
         }
         return $"command: {CommandLine}\nlog: {ConsoleLogPath}\nconsole tail:\n{tail}";
     }
@@ -193,45 +194,50 @@ public sealed partial class QemuVm : IAsyncDisposable
             int n;
             // No token: the pump ends when QEMU closes the pipe, which dispose guarantees by killing it.
             while ((n = await reader.ReadAsync(buffer.AsMemory())) > 0)
-                Append(buffer.AsSpan(0, n));
+                Append(buffer.AsSpan(0, n), isConsole);
         }
         catch (ObjectDisposedException)
         {
         }
         finally
         {
-            if (isConsole)
+            lock (_gate)
             {
-                lock (_gate)
-                {
-                    if (_partial.Length > 0) CompleteLine();
-                    _outputEnded = true;
-                    Signal();
-                }
+                var partial = isConsole ? _partialConsole : _partialStderr;
+                if (partial.Length > 0) CompleteLine(partial, isConsole);
+                // Waiters give up only when both streams are drained, so QEMU's own error is in the message.
+                _pumpsEnded++;
+                Signal();
             }
         }
     }
 
-    private void Append(ReadOnlySpan<char> chunk)
+    private void Append(ReadOnlySpan<char> chunk, bool isConsole)
     {
         lock (_gate)
         {
             _raw.Append(chunk);
             _logFile.Write(chunk);
+            // Separate line buffers: stderr text must not split a console line that is half written.
+            var partial = isConsole ? _partialConsole : _partialStderr;
             foreach (var c in chunk)
             {
-                if (c == '\n') CompleteLine();
-                else _partial.Append(c);
+                if (c == '\n') CompleteLine(partial, isConsole);
+                else partial.Append(c);
             }
             Signal();
         }
     }
 
-    private void CompleteLine()
+    private void CompleteLine(StringBuilder partial, bool isConsole)
     {
-        _lines.Add(CleanLine(_partial.ToString()));
-        _partial.Clear();
+        var line = CleanLine(partial.ToString());
+        _lines.Add(isConsole ? line : StderrPrefix + line);
+        partial.Clear();
     }
+
+    /// <summary>Marks lines that came from QEMU's stderr rather than the guest console.</summary>
+    public const string StderrPrefix = "qemu-stderr: ";
 
     private void Signal()
     {
