@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Provisioner.Api;
+using Provisioner.Assets;
 using Provisioner.Boot;
 using Provisioner.Catalog;
 using Provisioner.Ignition;
@@ -67,7 +68,8 @@ public sealed class ProvisionerServer : IAsyncDisposable
             else lc.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}");
         });
 
-        var listen = options.Listen.Count > 0 ? options.Listen : DefaultListen(initial.Profiles.Cluster, out _);
+        string? listenWarning = null;
+        var listen = options.Listen.Count > 0 ? options.Listen : DefaultListen(initial.Profiles.Cluster, out listenWarning);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -82,6 +84,8 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<ProvisionerMetrics>();
         builder.Services.AddSingleton<MachineRegistry>();
+        builder.Services.AddSingleton(new AssetsOptions(options.AssetsDirectory));
+        builder.Services.AddSingleton<AssetFileServer>();
         builder.Services.AddSingleton(sp => new CatalogStore(initial, Sources(options), renderer, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CatalogStore>>(), options.ReloadDebounce));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
@@ -92,6 +96,11 @@ public sealed class ProvisionerServer : IAsyncDisposable
         app.MapBootEndpoints();
         app.MapIgnitionEndpoints();
         app.MapApiEndpoints();
+        var catalog = app.Services.GetRequiredService<CatalogStore>();
+        var registry = app.Services.GetRequiredService<MachineRegistry>();
+        app.MapAssets(app.Services.GetRequiredService<AssetFileServer>(),
+            (context, path) => BootAssetTracking.Record(context, path, catalog, registry));
+        if (listenWarning is not null) app.Logger.LogWarning("{Warning}", listenWarning);
         return new ProvisionerServer(app);
     }
 
