@@ -113,7 +113,7 @@ public sealed class CsrPolicy
 
     private CsrDecision DecideServing(CsrFacts csr, ParsedCsr request, ICsrInventory inventory)
     {
-        if (!csr.Username.StartsWith(NodeUserPrefix, StringComparison.Ordinal) || !csr.Groups.Contains(NodesGroup))
+        if (!csr.Username.StartsWith(NodeUserPrefix, StringComparison.Ordinal) || !InGroup(csr, NodesGroup))
             return Pending(CsrReasons.RequesterMismatch, $"CSR {csr.Name}: serving certificates are requested by a node (system:node:<name> in system:nodes), not '{csr.Username}'.");
         var nodeName = csr.Username[NodeUserPrefix.Length..];
         if (NodeNameFromSubject(request) != nodeName)
@@ -208,21 +208,24 @@ public sealed class CsrPolicy
     /// <summary>Usages must be exactly {digital signature, <paramref name="purpose"/>}, plus key encipherment for RSA-style kubelets.</summary>
     private static string? UsagesProblem(ImmutableArray<string> usages, string purpose)
     {
-        var set = usages.ToHashSet(StringComparer.Ordinal);
+        var set = usages.IsDefault ? [] : usages.ToHashSet(StringComparer.Ordinal);
         if (!set.Contains(DigitalSignature) || !set.Contains(purpose))
-            return $"usages must include '{DigitalSignature}' and '{purpose}', got [{string.Join(", ", usages)}]";
+            return $"usages must include '{DigitalSignature}' and '{purpose}', got [{string.Join(", ", set)}]";
         if (set.FirstOrDefault(u => u is not (DigitalSignature or KeyEncipherment) && u != purpose) is { } extra)
             return $"usage '{extra}' is not allowed";
         return null;
     }
 
     private static string? BootstrapTokenId(CsrFacts csr) =>
-        csr.Username.StartsWith(BootstrapUserPrefix, StringComparison.Ordinal) && csr.Groups.Contains(BootstrappersGroup)
+        csr.Username.StartsWith(BootstrapUserPrefix, StringComparison.Ordinal) && InGroup(csr, BootstrappersGroup)
             ? csr.Username[BootstrapUserPrefix.Length..]
             : null;
 
     private static bool IsNode(CsrFacts csr, string nodeName) =>
-        csr.Username == NodeUserPrefix + nodeName && csr.Groups.Contains(NodesGroup);
+        csr.Username == NodeUserPrefix + nodeName && InGroup(csr, NodesGroup);
+
+    // A default ImmutableArray (a field the worker never filled) means "none", not a crash.
+    private static bool InGroup(CsrFacts csr, string group) => !csr.Groups.IsDefault && csr.Groups.Contains(group);
 
     private static CsrDecision Pending(string reason, string message, string? nodeName = null, string? machineName = null) =>
         new(CsrVerdict.LeavePending, reason, message, nodeName, machineName);
