@@ -6,22 +6,23 @@ namespace Provisioner.Tests.Approval;
 
 /// <summary>
 /// Makes keys and CSRs with the real <c>openssl</c> CLI, the way an operator or a kubelet-alike
-/// would, so the policy is proven against encodings it did not write itself.
+/// would, so the policy is proven against encodings it did not write itself. Used as a class
+/// fixture: keys are made once per test class and the scratch directory goes with it.
 /// </summary>
-internal static class OpenSsl
+public sealed class OpenSsl : IDisposable
 {
-    private static readonly Lazy<string> Directory = new(() =>
+    private readonly Lazy<string> directory = new(() => Directory.CreateTempSubdirectory("provisioner-csr-").FullName);
+    private readonly ConcurrentDictionary<string, string> keys = new();
+
+    public void Dispose()
     {
-        var path = System.IO.Directory.CreateTempSubdirectory("provisioner-csr-").FullName;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => System.IO.Directory.Delete(path, recursive: true);
-        return path;
-    });
-    private static readonly ConcurrentDictionary<string, string> Keys = new();
+        if (directory.IsValueCreated) Directory.Delete(directory.Value, recursive: true);
+    }
 
     /// <summary>A key file made once per run: "ec:P-256", "ec:P-384" or "rsa:2048"-style specs.</summary>
-    public static string Key(string spec) => Keys.GetOrAdd(spec, static spec =>
+    public string Key(string spec) => keys.GetOrAdd(spec, spec =>
     {
-        var path = Path.Combine(Directory.Value, spec.Replace(':', '-') + ".key");
+        var path = Path.Combine(directory.Value, spec.Replace(':', '-') + ".key");
         var (algorithm, parameter) = spec.Split(':') switch
         {
             ["ec", var curve] => ("EC", $"ec_paramgen_curve:{curve}"),
@@ -33,9 +34,9 @@ internal static class OpenSsl
     });
 
     /// <summary>The PEM of <c>openssl req -new -key … -subj … [-addext …]</c>.</summary>
-    public static string Request(string keySpec, string subject, params string[] addext)
+    public string Request(string keySpec, string subject, params string[] addext)
     {
-        var output = Path.Combine(Directory.Value, Guid.NewGuid().ToString("N") + ".csr");
+        var output = Path.Combine(directory.Value, Guid.NewGuid().ToString("N") + ".csr");
         string[] args = ["req", "-new", "-key", Key(keySpec), "-subj", subject, "-out", output, .. addext.SelectMany(e => new[] { "-addext", e })];
         Run(args);
         return File.ReadAllText(output);
