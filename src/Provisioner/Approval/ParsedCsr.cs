@@ -36,9 +36,10 @@ internal sealed record ParsedCsr(
         {
             return Parse(pem, out error);
         }
-        catch (Exception e) when (e is IOException or ArgumentException or InvalidCastException or InvalidOperationException
-                                      or FormatException or Asn1Exception or Org.BouncyCastle.Security.SecurityUtilityException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // The request is attacker-controlled and BouncyCastle reports malformed ASN.1 through many
+            // exception types; whatever fails, the request is unparseable and the worker must carry on.
             error = e.Message;
             return null;
         }
