@@ -1,0 +1,24 @@
+using System.Collections.Immutable;
+
+namespace Provisioner.Approval;
+
+/// <summary>
+/// One CertificateSigningRequest as the policy sees it, copied out of the Kubernetes object so the
+/// policy stays free of Kubernetes types. <paramref name="Usages"/> are spelled as in the k8s API
+/// ("digital signature", "client auth", …).
+/// </summary>
+public sealed record CsrFacts(
+    string Name,
+    string SignerName,
+    ReadOnlyMemory<byte> Request,
+    ImmutableArray<string> Usages,
+    string Username,
+    ImmutableArray<string> Groups,
+    DateTimeOffset CreatedAt);
+
+/// <summary>The signer names the policy understands; every other signer is left to someone else.</summary>
+public static class CsrSigners
+{
+    public const string KubeletClient = "kubernetes.io/kube-apiserver-client-kubelet";
+    public const string KubeletServing = "kubernetes.io/kubelet-serving";
+}
