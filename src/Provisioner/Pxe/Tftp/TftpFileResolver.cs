@@ -43,8 +43,11 @@ internal sealed class TftpFileResolver
                 return TftpResolution.Refused(TftpErrorCode.AccessViolation, "access violation: path leaves the TFTP root");
             if (File.Exists(real)) return TftpResolution.Found(new FileInfo(real));
         }
-        if (_files.TryGetValue(relative, out var published) && File.Exists(published))
-            return TftpResolution.Found(new FileInfo(published));
+        // Published files are trusted operator configuration, so their symlinks are followed wherever they lead.
+        // FileInfo must see the real file, though: on a symlink it reports the link's own length.
+        if (_files.TryGetValue(relative, out var published) && RealPath(Path.GetFullPath(published)) is { } target
+            && File.Exists(target))
+            return TftpResolution.Found(new FileInfo(target));
         return TftpResolution.Refused(TftpErrorCode.FileNotFound, "file not found");
     }
 
