@@ -20,6 +20,7 @@ public sealed partial class TftpServer(TftpOptions options, ILogger<TftpServer> 
     private Socket? _listener;
     private Task? _listenLoop;
     private int _sessionCount;
+    private int _stopped;
 
     /// <summary>The bound address; useful when <see cref="TftpOptions.Listen"/> used port 0.</summary>
     public IPEndPoint LocalEndPoint =>
@@ -52,7 +53,7 @@ public sealed partial class TftpServer(TftpOptions options, ILogger<TftpServer> 
     /// <summary>Stops listening, cancels running transfers and waits for them to release their sockets.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_listener is null) return;
+        if (_listener is null || Interlocked.Exchange(ref _stopped, 1) == 1) return;
         await _stopping.CancelAsync();
         _listener.Dispose();
         if (_listenLoop is not null) await _listenLoop.WaitAsync(cancellationToken);
