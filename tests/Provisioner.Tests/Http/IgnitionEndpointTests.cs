@@ -115,3 +115,61 @@ public sealed class IgnitionEndpointTests : IAsyncLifetime
         Assert.True(response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.RequestEntityTooLarge, response.StatusCode.ToString());
     }
 }
+
+[Trait(Category.Name, Category.Integration)]
+public sealed class IgnitionNegotiationHttpTests : IAsyncLifetime
+{
+    private readonly ProfileTree _tree = new();
+    private RunningServer _server = null!;
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _server = await RunningServer.StartAsync(_tree);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _tree.Dispose();
+    }
+
+    private async Task<HttpResponseMessage> GetAsync(string mac, string? accept)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/ignition?mac={mac}");
+        if (accept is not null) request.Headers.TryAddWithoutValidation("Accept", accept);
+        return await _server.Client.SendAsync(request, Ct);
+    }
+
+    [Theory]
+    [InlineData("3.0.0")]
+    [InlineData("3.1.0")]
+    [InlineData("3.2.0")]
+    [InlineData("3.3.0")]
+    [InlineData("3.4.0")]
+    [InlineData("3.5.0")]
+    public async Task RequestedSpecVersionIsServedAndValidatesAgainstItsSchema(string version)
+    {
+        foreach (var mac in new[] { "52-54-00-00-10-01", "52-54-00-00-20-01", "52-54-00-00-30-01" })
+        {
+            var response = await GetAsync(mac, $"application/vnd.coreos.ignition+json;version={version}, */*;q=0.1");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var contentType = response.Content.Headers.ContentType!;
+            Assert.Equal("application/vnd.coreos.ignition+json", contentType.MediaType);
+            Assert.Equal(version, contentType.Parameters.Single(p => p.Name == "version").Value);
+            var json = await response.Content.ReadAsStringAsync(Ct);
+            using var doc = JsonDocument.Parse(json);
+            Assert.Equal(version, doc.RootElement.GetProperty("ignition").GetProperty("version").GetString());
+            await Provisioner.Tests.Ignition.IgnitionSchema.AssertValidAsync(json, version);
+            Assert.DoesNotContain(Provisioner.Ignition.IgnitionValidator.Validate(json), p => p.Severity == Provisioner.Ignition.IgnitionSeverity.Error);
+        }
+    }
+
+    [Theory]
+    [InlineData("application/vnd.coreos.ignition+json;version=2.2.0")]
+    [InlineData("application/vnd.coreos.ignition+json;version=3.6.0")]
+    [InlineData("text/html")]
+    public async Task UnsupportedVersionIs406WithAReason(string accept)
+    {
+        var response = await GetAsync("52-54-00-00-30-01", accept);
+        Assert.Equal(HttpStatusCode.NotAcceptable, response.StatusCode);
+        Assert.StartsWith("406 Not Acceptable: ", await response.Content.ReadAsStringAsync(Ct));
+    }
+}
