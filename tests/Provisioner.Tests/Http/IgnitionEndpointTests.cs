@@ -6,21 +6,8 @@ using Provisioner.Tests.Support;
 namespace Provisioner.Tests.Http;
 
 [Trait(Category.Name, Category.Integration)]
-public sealed class IgnitionEndpointTests : IAsyncLifetime
+public sealed class IgnitionEndpointTests : ServerTest
 {
-    private readonly ProfileTree _tree = new();
-    private RunningServer _server = null!;
-    private HttpClient Client => _server.Client;
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync() => _server = await RunningServer.StartAsync(_tree);
-
-    public async ValueTask DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        _tree.Dispose();
-    }
-
     private static string DataUrlText(string source)
     {
         Assert.StartsWith("data:,", source);
@@ -117,25 +104,13 @@ public sealed class IgnitionEndpointTests : IAsyncLifetime
 }
 
 [Trait(Category.Name, Category.Integration)]
-public sealed class IgnitionNegotiationHttpTests : IAsyncLifetime
+public sealed class IgnitionNegotiationHttpTests : ServerTest
 {
-    private readonly ProfileTree _tree = new();
-    private RunningServer _server = null!;
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync() => _server = await RunningServer.StartAsync(_tree);
-
-    public async ValueTask DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        _tree.Dispose();
-    }
-
     private async Task<HttpResponseMessage> GetAsync(string mac, string? accept)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/ignition?mac={mac}");
         if (accept is not null) request.Headers.TryAddWithoutValidation("Accept", accept);
-        return await _server.Client.SendAsync(request, Ct);
+        return await Server.Client.SendAsync(request, Ct);
     }
 
     [Theory]

@@ -5,21 +5,8 @@ using Provisioner.Tests.Support;
 namespace Provisioner.Tests.Http;
 
 [Trait(Category.Name, Category.Integration)]
-public sealed class OperationsEndpointTests : IAsyncLifetime
+public sealed class OperationsEndpointTests : ServerTest
 {
-    private readonly ProfileTree _tree = new();
-    private RunningServer _server = null!;
-    private HttpClient Client => _server.Client;
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync() => _server = await RunningServer.StartAsync(_tree);
-
-    public async ValueTask DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        _tree.Dispose();
-    }
-
     [Fact]
     public async Task HealthzAnswersOk() => Assert.Equal("ok\n", await Client.GetStringAsync("/healthz", Ct));
 

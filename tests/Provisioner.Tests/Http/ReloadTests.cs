@@ -4,21 +4,8 @@ using Provisioner.Tests.Support;
 namespace Provisioner.Tests.Http;
 
 [Trait(Category.Name, Category.Integration)]
-public sealed class ReloadTests : IAsyncLifetime
+public sealed class ReloadTests : ServerTest
 {
-    private readonly ProfileTree _tree = new();
-    private RunningServer _server = null!;
-    private HttpClient Client => _server.Client;
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync() => _server = await RunningServer.StartAsync(_tree);
-
-    public async ValueTask DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        _tree.Dispose();
-    }
-
     private async Task<string> EventuallyAsync(string url, Func<string, bool> until)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -37,7 +24,7 @@ public sealed class ReloadTests : IAsyncLifetime
     public async Task AddedMachineBootsWithoutARestart()
     {
         Assert.Contains("no machine profile matches", await Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-09", Ct));
-        File.WriteAllText(_tree.ProfileFile("new.yaml"), "machines:\n  - name: worker-9\n    role: worker\n    select: { mac: 52:54:00:00:30:09 }\n");
+        File.WriteAllText(Tree.ProfileFile("new.yaml"), "machines:\n  - name: worker-9\n    role: worker\n    select: { mac: 52:54:00:00:30:09 }\n");
         var script = await EventuallyAsync("/ipxe?mac=52-54-00-00-30-09", s => s.Contains("machine worker-9"));
         Assert.Contains("kernel ", script);
     }
@@ -45,7 +32,7 @@ public sealed class ReloadTests : IAsyncLifetime
     [Fact]
     public async Task InvalidEditKeepsServingTheLastGoodProfiles()
     {
-        _tree.Edit("machines.yaml", "role: worker", "role: no-such-role");
+        Tree.Edit("machines.yaml", "role: worker", "role: no-such-role");
         await EventuallyAsync("/readyz", s => s.Contains("role 'no-such-role' does not exist"));
         var script = await Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-01", Ct);
         Assert.Contains("machine worker-0, role worker", script);
@@ -54,14 +41,14 @@ public sealed class ReloadTests : IAsyncLifetime
     [Fact]
     public async Task TemplateEditIsPickedUp()
     {
-        _tree.WriteTemplate("worker/kubelet.service", "[Unit]\nDescription=edited {{ machine.name }}\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n");
+        Tree.WriteTemplate("worker/kubelet.service", "[Unit]\nDescription=edited {{ machine.name }}\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n");
         await EventuallyAsync("/ignition?mac=52-54-00-00-30-01", s => s.Contains("edited worker-0"));
     }
 
     [Fact]
     public async Task TemplateWithUnknownVariableIsRejectedOnReload()
     {
-        _tree.WriteTemplate("worker/kubelet.service", "[Unit]\nDescription={{ machine.nmae }}\n");
+        Tree.WriteTemplate("worker/kubelet.service", "[Unit]\nDescription={{ machine.nmae }}\n");
         var ready = await EventuallyAsync("/readyz", s => s.Contains("nmae"));
         Assert.Contains("kubelet.service", ready);
         var response = await Client.GetAsync("/ignition?mac=52-54-00-00-30-01", Ct);
