@@ -175,7 +175,9 @@ public static class ClusterPki
     {
         if (!key.Matches(cert.GetPublicKey())) return "key does not match certificate";
         if (!cert.IssuerDN.Equivalent(ca.Certificate.SubjectDN, inOrder: true) || !SignedBy(cert, ca)) return "not signed by the current CA";
-        if (cert.NotAfter.ToUniversalTime() <= (now + options.RenewBefore).UtcDateTime) return $"expires {cert.NotAfter:u}";
+        // Renew when close to expiry, unless the leaf already lasts as long as its CA (re-issuing could not help).
+        var renewBy = Min((now + options.RenewBefore).UtcDateTime, ca.Certificate.NotAfter.ToUniversalTime());
+        if (cert.NotAfter.ToUniversalTime() < renewBy) return $"expires {cert.NotAfter:u}";
         if (cert.NotBefore.ToUniversalTime() > now.UtcDateTime) return "not yet valid";
         if (!cert.SubjectDN.Equivalent(CertificateIssuer.ToX509Name(spec.Subject), inOrder: false)) return $"subject differs (want {spec.Subject})";
         if (cert.GetBasicConstraints() >= 0) return "is a CA certificate";
@@ -186,6 +188,8 @@ public static class ClusterPki
             return "subject alternative names differ";
         return null;
     }
+
+    private static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;
 
     private static bool SignedBy(X509Certificate cert, CertificateAuthority ca)
     {
