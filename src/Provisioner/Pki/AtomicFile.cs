@@ -1,9 +1,10 @@
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace Provisioner.Pki;
 
 /// <summary>Writes whole files so that readers see the old or the new content, never a half-written one.</summary>
-internal static class AtomicFile
+internal static partial class AtomicFile
 {
     public const UnixFileMode PrivateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     public const UnixFileMode PublicMode = PrivateMode | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
@@ -41,6 +42,21 @@ internal static class AtomicFile
             throw;
         }
     }
+
+    /// <summary>
+    /// Deletes temp files a crashed writer left behind below <paramref name="root"/>; they may hold private keys.
+    /// Only names this class creates are matched.
+    /// </summary>
+    public static void RemoveStaleTemporaries(string root)
+    {
+        if (!Directory.Exists(root)) return;
+        foreach (var file in Directory.EnumerateFiles(root, ".*.tmp", SearchOption.AllDirectories))
+            if (TempName().IsMatch(Path.GetFileName(file)))
+                File.Delete(file);
+    }
+
+    [GeneratedRegex(@"^\..+\.[0-9a-f]{32}\.tmp$")]
+    private static partial Regex TempName();
 
     /// <summary>Tightens a file's mode without rewriting it (mtime stays, content stays).</summary>
     public static void EnsureMode(string path, UnixFileMode mode)

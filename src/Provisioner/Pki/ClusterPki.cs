@@ -49,6 +49,7 @@ public static class ClusterPki
         await gate.WaitAsync(ct);
         try
         {
+            AtomicFile.RemoveStaleTemporaries(tlsDir);
             var now = plan.Options.Clock.GetUtcNow();
             var results = new List<PkiItemResult>();
             var authorities = new Dictionary<string, CertificateAuthority>();

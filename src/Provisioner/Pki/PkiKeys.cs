@@ -25,6 +25,9 @@ public sealed record PkiKeyPair(AsymmetricKeyParameter Private, AsymmetricKeyPar
 
     public bool IsRsa => Public is RsaKeyParameters;
 
+    /// <summary>Never prints key material, even if a pair ends up in a log line.</summary>
+    public override string ToString() => $"PkiKeyPair({Algorithm?.ToString() ?? Public.GetType().Name})";
+
     /// <summary>True when <paramref name="publicKey"/> is this pair's public key (compared by value, not encoding).</summary>
     public bool Matches(AsymmetricKeyParameter publicKey) => (Public, publicKey) switch
     {

@@ -199,4 +199,33 @@ public sealed class ClusterPkiRenderTests
         var key = Pem.DecodePrivateKey(await File.ReadAllTextAsync(dir["apiserver.key"], Ct));
         Assert.Equal(KeyAlgorithm.Rsa2048, key.Algorithm);
     }
+
+    [Fact]
+    public async Task Temp_files_left_by_a_crashed_render_are_removed_and_nothing_else_changes()
+    {
+        using var dir = new TempDir();
+        await RenderAsync(dir);
+        var before = Snapshot(dir);
+        var stale = dir["etcd/.ca.key.0123456789abcdef0123456789abcdef.tmp"];
+        await File.WriteAllTextAsync(stale, "half a key", Ct);
+        var unrelated = dir[".operator-notes.tmp"];
+        await File.WriteAllTextAsync(unrelated, "not ours", Ct);
+
+        await RenderAsync(dir);
+        Assert.False(File.Exists(stale));
+        Assert.True(File.Exists(unrelated));
+        File.Delete(unrelated);
+        Assert.Empty(Changed(before, Snapshot(dir)));
+    }
+
+    [Fact]
+    public async Task Cancelled_render_writes_nothing()
+    {
+        using var dir = new TempDir();
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            ClusterPki.RenderAsync(ClusterPkiPlan.For(TestProfiles.Standard(), Options), dir.Path, cts.Token));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
+    }
 }
