@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Provisioner.Boot;
 using Provisioner.Catalog;
+using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
@@ -58,24 +59,19 @@ public static partial class ApiEndpoints
         app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry) =>
         {
             var (report, error) = await ReadProgressAsync(context.Request, context.RequestAborted);
-            if (report is null) return Text(StatusCodes.Status400BadRequest, error!);
+            if (report is null) return PlainText.Problem(StatusCodes.Status400BadRequest, error!);
             var query = new MachineQuery(report.ParsedMac, null, null, null);
             var machine = report.Machine is { } name
                 ? catalog.Current.Profiles.FindMachine(name)
                 : MachineMatcher.Match(catalog.Current.Profiles, query)?.Machine;
             if (machine is null)
-                return Text(StatusCodes.Status404NotFound, $"no machine profile matches {(report.Machine is null ? query.ToString() : "name " + report.Machine)}");
+                return PlainText.Problem(StatusCodes.Status404NotFound, $"no machine profile matches {(report.Machine is null ? query.ToString() : "name " + report.Machine)}");
             context.SetMachine(machine.Name);
             registry.RecordKnown(machine, query, report.Stage!, context.Connection.RemoteIpAddress?.ToString(), report.Detail);
             return Results.NoContent();
         });
         return app;
     }
-
-    internal static IResult Text(int status, string reason) =>
-        Results.Text($"{status} {ReasonPhrases(status)}: {reason}\n", "text/plain; charset=utf-8", statusCode: status);
-
-    private static string ReasonPhrases(int status) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status);
 
     public sealed record ProgressReport(string? Machine, string? Mac, string? Stage, string? Detail)
     {

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Provisioner.Catalog;
+using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
@@ -21,7 +22,7 @@ public static class BootEndpoints
             var snapshot = catalog.Current;
             var baseUrl = ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
             if (!BootQuery.TryParse(context.Request.Query, out var query, out var error))
-                return Results.Text($"400 Bad Request: {error}\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status400BadRequest);
+                return PlainText.Problem(StatusCodes.Status400BadRequest, error);
 
             var remote = context.Connection.RemoteIpAddress?.ToString();
             if (MachineMatcher.Match(snapshot.Profiles, query) is not { } match)

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Provisioner.Boot;
 using Provisioner.Catalog;
+using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
@@ -19,16 +20,16 @@ public static class IgnitionEndpoints
         {
             var snapshot = catalog.Current;
             if (!BootQuery.TryParse(context.Request.Query, out var query, out var error))
-                return Results.Text($"400 Bad Request: {error}\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status400BadRequest);
+                return PlainText.Problem(StatusCodes.Status400BadRequest, error);
             if (MachineMatcher.Match(snapshot.Profiles, query) is not { } match)
-                return Results.Text($"404 Not Found: no machine profile matches {query}\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status404NotFound);
+                return PlainText.Problem(StatusCodes.Status404NotFound, $"no machine profile matches {query}");
 
             context.SetMachine(match.Machine.Name);
             var baseUrl = new Uri(ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster) + "/");
             var config = renderer.Render(snapshot.Templates, snapshot.Profiles, match.Machine, baseUrl);
             var negotiated = IgnitionNegotiation.Choose(context.Request.Headers.Accept.ToString(), config);
             if (!negotiated.IsAcceptable)
-                return Results.Text($"406 Not Acceptable: {negotiated.NotAcceptableReason}\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status406NotAcceptable);
+                return PlainText.Problem(StatusCodes.Status406NotAcceptable, negotiated.NotAcceptableReason);
 
             registry.RecordKnown(match.Machine, query, BootStage.Ignition, context.Connection.RemoteIpAddress?.ToString(),
                 $"spec {IgnitionSpec.Format(negotiated.Version)}");

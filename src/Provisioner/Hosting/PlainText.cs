@@ -1,0 +1,11 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace Provisioner.Hosting;
+
+/// <summary>The one shape of every 4xx answer: <c>"&lt;status&gt; &lt;phrase&gt;: &lt;reason&gt;"</c> as plain text.</summary>
+public static class PlainText
+{
+    public static IResult Problem(int status, string reason) =>
+        Results.Text($"{status} {ReasonPhrases.GetReasonPhrase(status)}: {reason}\n", "text/plain; charset=utf-8", statusCode: status);
+}
