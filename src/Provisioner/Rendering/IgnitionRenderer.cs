@@ -36,7 +36,7 @@ public sealed partial class IgnitionRenderer(TextTemplates text)
     {
         var role = profiles.Roles[machine.Role];
         var values = TemplateValues.For(profiles, machine, provisionerBaseUrl);
-        var root = Load(templates, role.IgnitionTemplate, values, []);
+        var root = Load(templates, role.IgnitionTemplate, values, new ImmutableStack());
         root["ignition"] ??= new JsonObject();
         if (root["ignition"] is JsonObject ign && ign["version"] is null) ign["version"] = DefaultVersion;
         var origin = templates.Templates[role.IgnitionTemplate].ConfigPath;
@@ -233,6 +233,5 @@ public sealed partial class IgnitionRenderer(TextTemplates text)
             for (var s = this; s?._head is not null; s = s._tail) yield return s._head;
         }
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
-        public static implicit operator ImmutableStack(string[] _) => new();
     }
 }

@@ -50,8 +50,7 @@ public sealed class BootEndpointTests : ServerTest
     public async Task UnknownMachineIsRecordedAsDiscovered()
     {
         await Client.GetAsync("/ipxe?mac=52-54-00-99-99-98&serial=XYZ", Ct);
-        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/api/v1/machines", Ct));
-        var discovered = doc.RootElement.GetProperty("machines").EnumerateArray().Single(m => !m.GetProperty("known").GetBoolean());
+        var discovered = (await Server.MachinesAsync(Ct)).Single(m => !m.GetProperty("known").GetBoolean());
         Assert.Equal("discovered", discovered.GetProperty("state").GetString());
         Assert.Equal("52:54:00:99:99:98", discovered.GetProperty("mac").GetString());
         Assert.Equal("XYZ", discovered.GetProperty("serial").GetString());
@@ -92,11 +91,10 @@ public sealed class BootEndpointTests : ServerTest
     {
         await Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-01", Ct);
         await Client.GetStringAsync("/ignition?mac=52-54-00-00-30-01", Ct);
-        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/api/v1/machines", Ct));
-        var worker = doc.RootElement.GetProperty("machines").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "worker-0");
+        var worker = await Server.MachineAsync("worker-0", Ct);
         Assert.Equal("ignition", worker.GetProperty("state").GetString());
         Assert.Equal(["ipxe", "ignition"], worker.GetProperty("history").EnumerateArray().Select(e => e.GetProperty("stage").GetString()));
-        var cp = doc.RootElement.GetProperty("machines").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "cp-0");
+        var cp = await Server.MachineAsync("cp-0", Ct);
         Assert.Equal("pending", cp.GetProperty("state").GetString());
     }
 }

@@ -64,8 +64,7 @@ public sealed class IgnitionEndpointTests : ServerTest
     public async Task FetchIsRecordedAsTheIgnitionStage()
     {
         await Client.GetStringAsync("/ignition?uuid=8c4e2a4e-0000-4000-8000-000000002001", Ct);
-        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/api/v1/machines", Ct));
-        var cp = doc.RootElement.GetProperty("machines").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "cp-0");
+        var cp = await Server.MachineAsync("cp-0", Ct);
         Assert.Equal("ignition", cp.GetProperty("state").GetString());
     }
 
@@ -75,8 +74,7 @@ public sealed class IgnitionEndpointTests : ServerTest
         var body = new StringContent("""{"mac":"52:54:00:00:30:01","stage":"ignition-fetched","detail":"sha256:abc"}""", Encoding.UTF8, "application/json");
         var response = await Client.PostAsync("/api/v1/progress", body, Ct);
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
-        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/api/v1/machines", Ct));
-        var worker = doc.RootElement.GetProperty("machines").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "worker-0");
+        var worker = await Server.MachineAsync("worker-0", Ct);
         Assert.Equal("ignition-fetched", worker.GetProperty("state").GetString());
         Assert.Equal("sha256:abc", worker.GetProperty("history")[0].GetProperty("detail").GetString());
     }

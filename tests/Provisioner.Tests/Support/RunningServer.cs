@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Provisioner.Hosting;
 
 namespace Provisioner.Tests.Support;
@@ -33,6 +34,17 @@ public sealed class RunningServer : IAsyncDisposable
         var client = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         return new RunningServer(server, client);
     }
+
+    /// <summary>Every entry of <c>/api/v1/machines</c>, detached from the parsed document.</summary>
+    public async Task<IReadOnlyList<JsonElement>> MachinesAsync(CancellationToken cancellationToken)
+    {
+        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/api/v1/machines", cancellationToken));
+        return [.. doc.RootElement.GetProperty("machines").EnumerateArray().Select(m => m.Clone())];
+    }
+
+    /// <summary>The <c>/api/v1/machines</c> entry of the known machine called <paramref name="name"/>.</summary>
+    public async Task<JsonElement> MachineAsync(string name, CancellationToken cancellationToken) =>
+        (await MachinesAsync(cancellationToken)).Single(m => m.TryGetProperty("name", out var n) && n.GetString() == name);
 
     public async ValueTask DisposeAsync()
     {

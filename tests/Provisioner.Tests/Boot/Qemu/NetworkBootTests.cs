@@ -67,8 +67,7 @@ public sealed class NetworkBootTests
         TestContext.Current.TestOutputHelper?.WriteLine($"{firmware}: reported after {clock.Elapsed.TotalSeconds:F1} s");
 
         // The server saw the whole chain for this machine, in order.
-        using var machines = JsonDocument.Parse(await server.Client.GetStringAsync("/api/v1/machines", ct));
-        var machine = machines.RootElement.GetProperty("machines").EnumerateArray().Single(m => m.GetProperty("name").GetString() == name);
+        var machine = await server.MachineAsync(name, ct);
         var stages = machine.GetProperty("history").EnumerateArray().Select(e => e.GetProperty("stage").GetString()!).ToArray();
         Assert.Equal(["ipxe", "kernel", "initrd", "ignition", "ignition-fetched"], stages);
 
