@@ -19,6 +19,7 @@ public static class CommandLine
         var profiles = new Option<string?>("--profiles") { Description = "Directory of machine profiles (*.yaml). Default: ./profiles, or PROVISIONER_PROFILES.", HelpName = "DIR" };
         var templates = new Option<string?>("--templates") { Description = "Directory of Ignition templates. Default: ignition-templates beside the profiles directory.", HelpName = "DIR" };
         var assets = new Option<string?>("--assets") { Description = "Directory served at /assets (kernels, initrds, images). Default: ./assets.", HelpName = "DIR" };
+        var clusterDir = new Option<string?>("--cluster-dir") { Description = "Directory of the rendered cluster (auth/, tls/, manifests/, bootstrap tokens). Default: cluster beside the profiles directory.", HelpName = "DIR" };
         var listen = new Option<string[]>("--listen") { Description = "Address to listen on, ADDR:PORT; repeatable. Default: 127.0.0.1:8080 plus the profiles' provisionerUrl address.", HelpName = "ADDR:PORT", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.ZeroOrMore };
         var logFormat = new Option<string?>("--log-format") { Description = "Log output: 'text' for people (default) or 'json' for machines.", HelpName = "text|json" };
         var config = new Option<string?>("--config") { Description = $"Settings file. Default: ./{Settings.DefaultConfigFile} when present. Flags win over PROVISIONER_* variables, which win over the file.", HelpName = "FILE" };
@@ -29,12 +30,12 @@ public static class CommandLine
         {
             var configPath = r.GetValue(config);
             var flags = new SettingsLayer(r.GetValue(profiles), r.GetValue(templates),
-                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat));
+                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat), r.GetValue(clusterDir));
             return Settings.Resolve(flags, Settings.FromEnvironment(env), Settings.FromFile(configPath ?? Settings.DefaultConfigFile, configPath is not null));
         }
 
         var serve = new Command("serve", "Serve iPXE scripts, Ignition configs and assets to machines that network-boot.")
-            { profiles, templates, assets, listen, logFormat, config };
+            { profiles, templates, assets, clusterDir, listen, logFormat, config };
         serve.SetAction((r, ct) => Run(stderr, async () =>
         {
             var options = Options(r);
