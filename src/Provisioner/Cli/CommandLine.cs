@@ -82,6 +82,7 @@ public static class CommandLine
                                "It serves iPXE scripts, per-role Ignition configs and boot assets from machine profiles.")
         {
             serve, validate, ipxe, ignition,
+            RenderCommand.Build(stdout, Options, profiles, templates, config, Run, stderr),
         };
     }
 
@@ -128,7 +129,8 @@ public static class CommandLine
             await stderr.WriteLineAsync($"{e.Diagnostics.Count} problem(s) found; not starting.");
             return 1;
         }
-        catch (Exception e) when (e is SettingsException or DirectoryNotFoundException or IOException)
+        catch (Exception e) when (e is SettingsException or DirectoryNotFoundException or IOException
+                                   or Provisioner.Cluster.ClusterRenderException or Provisioner.Pki.PkiException or Rendering.TemplateException)
         {
             await stderr.WriteLineAsync("error: " + e.Message);
             return 1;

@@ -12,6 +12,7 @@ using Provisioner.Api;
 using Provisioner.Assets;
 using Provisioner.Boot;
 using Provisioner.Catalog;
+using Provisioner.Cluster;
 using Provisioner.Ignition;
 using Provisioner.Inventory;
 using Provisioner.Observability;
@@ -89,6 +90,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddSingleton(sp => new CatalogStore(initial, Sources(options), renderer, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CatalogStore>>(), options.ReloadDebounce));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
+        builder.Services.AddClusterAssets();
 
         var app = builder.Build();
         app.UseMiddleware<RequestTelemetry>();

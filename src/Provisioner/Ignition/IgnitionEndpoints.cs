@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Provisioner.Boot;
 using Provisioner.Catalog;
+using Provisioner.Cluster;
 using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
@@ -16,7 +17,7 @@ public static class IgnitionEndpoints
 {
     public static IEndpointRouteBuilder MapIgnitionEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/ignition", (HttpContext context, CatalogStore catalog, IgnitionRenderer renderer, MachineRegistry registry) =>
+        app.MapGet("/ignition", async (HttpContext context, CatalogStore catalog, IgnitionRenderer renderer, MachineRegistry registry, ClusterAssetService cluster) =>
         {
             var snapshot = catalog.Current;
             if (!BootQuery.TryParse(context.Request.Query, out var query, out var error))
@@ -26,7 +27,8 @@ public static class IgnitionEndpoints
 
             context.SetMachine(match.Machine.Name);
             var baseUrl = new Uri(ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster) + "/");
-            var config = renderer.Render(snapshot.Templates, snapshot.Profiles, match.Machine, baseUrl);
+            var material = await cluster.MaterialForServingAsync(snapshot, match.Machine, context.RequestAborted);
+            var config = renderer.Render(snapshot.Templates, snapshot.Profiles, match.Machine, baseUrl, material);
             var negotiated = IgnitionNegotiation.Choose(context.Request.Headers.Accept.ToString(), config);
             if (!negotiated.IsAcceptable)
                 return PlainText.Problem(StatusCodes.Status406NotAcceptable, negotiated.NotAcceptableReason);

@@ -30,7 +30,7 @@ internal static partial class AtomicFile
             };
             await using (var stream = new FileStream(temp, options))
             {
-                await stream.WriteAsync(Encoding.ASCII.GetBytes(content), ct);
+                await stream.WriteAsync(Encoding.UTF8.GetBytes(content), ct);
                 stream.Flush(flushToDisk: true);
             }
             File.SetUnixFileMode(temp, mode); // the umask may have masked bits of UnixCreateMode

@@ -45,11 +45,13 @@ public sealed record PkiOptions
 /// etcd/healthcheck-client     clientAuth; CN=kube-etcd-healthcheck-client
 /// apiserver-etcd-client       clientAuth; signed by etcd/ca
 /// sa.key + sa.pub             service-account token signing pair (no certificate)
+/// provisioner-approver        clientAuth; CN=provisioner:approver (Provisioner's CSR approver)
 /// </code>
 /// apiserver-kubelet-client: kubeadm ≥ 1.29 uses O=kubeadm:cluster-admins, which only works once kubeadm's
 /// ClusterRoleBinding for that group exists. We render without kubeadm, so we keep the pre-1.29
 /// O=system:masters, which is authorized by the API server itself with no RBAC objects.
-/// etcd certs are per control-plane machine (kubeadm writes one <c>etcd/server.crt</c> per node; we render for all).
+/// etcd certs are per control-plane machine (kubeadm writes one <c>etcd/server.crt</c> per node; we render for all);
+/// with no control-plane machine they are for the bootstrap machine, which then runs etcd itself.
 /// </summary>
 public sealed partial record ClusterPkiPlan(PkiOptions Options, ImmutableArray<CertificateSpec> Certificates)
 {
@@ -58,6 +60,8 @@ public sealed partial record ClusterPkiPlan(PkiOptions Options, ImmutableArray<C
     public const string FrontProxyCa = "front-proxy-ca";
     public const string ServiceAccountKeyFile = "sa.key";
     public const string ServiceAccountPublicKeyFile = "sa.pub";
+    public const string ApproverClient = "provisioner-approver";
+    public const string ApproverUser = "provisioner:approver";
 
     public IEnumerable<CertificateSpec> Authorities => Certificates.Where(c => c.IsAuthority);
 
@@ -70,8 +74,10 @@ public sealed partial record ClusterPkiPlan(PkiOptions Options, ImmutableArray<C
     {
         var cluster = profiles.Cluster;
         var controlPlane = profiles.Machines.Where(m => m.Role == options.ControlPlaneRole).ToList();
-        var bootstrap = profiles.Machines.Where(m => m.Role == options.BootstrapRole);
-        foreach (var m in controlPlane)
+        var bootstrap = profiles.Machines.Where(m => m.Role == options.BootstrapRole).ToList();
+        // A cluster without control-plane machines runs etcd on its bootstrap machine (single-machine topology).
+        var etcdMembers = controlPlane.Count > 0 ? controlPlane : bootstrap;
+        foreach (var m in etcdMembers)
             if (!SafeMachineName().IsMatch(m.Name))
                 throw new PkiException($"{m.Location}: machine name '{m.Name}' cannot be used as a certificate path (use a DNS label).");
 
@@ -98,8 +104,10 @@ public sealed partial record ClusterPkiPlan(PkiOptions Options, ImmutableArray<C
             Client("controller-manager", KubernetesCa, "system:kube-controller-manager"),
             Client("scheduler", KubernetesCa, "system:kube-scheduler"),
             Client("front-proxy-client", FrontProxyCa, "front-proxy-client"),
+            // Provisioner's own identity for approving CSRs; its RBAC is rendered into manifests/ (no O: no group).
+            Client(ApproverClient, KubernetesCa, ApproverUser),
         };
-        foreach (var m in controlPlane)
+        foreach (var m in etcdMembers)
         {
             var sans = new SanBuilder();
             sans.AddMachine(m, cluster);

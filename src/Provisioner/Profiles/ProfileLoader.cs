@@ -145,6 +145,7 @@ public static partial class ProfileLoader
                 else
                     r.Error(r.Raw("provisionerUrl")!, r.FieldPath("provisionerUrl"), $"'{url}' is not a base URL like http://192.0.2.1:8080 (http or https, no path)");
             }
+            var images = ReadImages(r);
             r.RejectUnknownKeys();
 
             if (serviceCidr is { } sc && clusterDns is not null && !sc.Contains(clusterDns))
@@ -155,8 +156,29 @@ public static partial class ProfileLoader
             if (name is null || baseDomain is null || version is null || podCidr is null || serviceCidr is null) return;
             var dns = clusterDns ?? NthAddress(serviceCidr.Value, 10);
             var spec = new ClusterSpec(name, baseDomain, apiEndpoint ?? $"api.{name}.{baseDomain}", apiVip, version,
-                podCidr.Value, serviceCidr.Value, dns, clusterDomain, [.. keys.Select(k => k.Value)], provisionerUrl);
+                podCidr.Value, serviceCidr.Value, dns, clusterDomain, [.. keys.Select(k => k.Value)], provisionerUrl) { Images = images };
             _cluster = (spec, r.Node, r.File);
+        }
+
+        /// <summary><c>images: {component: reference}</c>: per-component image overrides (mirrors).</summary>
+        private static ImmutableDictionary<string, string> ReadImages(YamlNodeReader r)
+        {
+            var result = ImmutableDictionary<string, string>.Empty;
+            if (r.Mapping("images") is not { } images) return result;
+            foreach (var (k, v) in images.Node.Children)
+            {
+                var component = (k as YamlScalarNode)?.Value ?? "";
+                var path = images.FieldPath(component);
+                if (!Provisioner.Cluster.ClusterImages.Components.Contains(component))
+                    images.Error(k, path, $"unknown component '{component}' (known: {string.Join(", ", Provisioner.Cluster.ClusterImages.Components)})");
+                else if (v is not YamlScalarNode { Value: { Length: > 0 } reference })
+                    images.Error(v, path, "expected an image reference");
+                else if (Provisioner.Cluster.ClusterImages.Problem(reference) is { } problem)
+                    images.Error(v, path, problem);
+                else
+                    result = result.SetItem(component, reference);
+            }
+            return result;
         }
 
         private void AddRole(YamlNodeReader roles, YamlScalarNode keyNode, YamlNode value)

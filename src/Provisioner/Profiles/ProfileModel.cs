@@ -29,6 +29,9 @@ public sealed record ClusterSpec(
 {
     /// <summary>The cluster's DNS suffix for machines: <c>name.baseDomain</c>.</summary>
     public string Domain => $"{Name}.{BaseDomain}";
+
+    /// <summary>Image overrides by component (<c>images:</c>); see <see cref="Provisioner.Cluster.ClusterImages"/>.</summary>
+    public ImmutableDictionary<string, string> Images { get; init; } = ImmutableDictionary<string, string>.Empty;
 }
 
 public sealed record RoleSpec(

@@ -19,7 +19,8 @@ namespace Provisioner.Rendering;
 /// <item><c>if: "liquid condition"</c> on a list entry keeps it only when the condition holds;</item>
 /// <item><c>contents: {inline: "…"}</c> or <c>{template: file}</c> on files become <c>data:</c> URLs,
 ///   on units and drop-ins the unit text;</item>
-/// <item>a list entry that is exactly <c>{{ some.list }}</c> is replaced by that list's items;</item>
+/// <item>a list entry that is exactly <c>{{ some.list }}</c> is replaced by that list's items (strings, or
+///   objects such as the generated <c>machine.cluster_files</c> entries);</item>
 /// <item><c>mode: 0644</c> is read as octal, as operators write it.</item>
 /// </list>
 /// </summary>
@@ -32,10 +33,12 @@ public sealed partial class IgnitionRenderer(TextTemplates text)
         UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
     };
 
-    public IgnitionConfig Render(IgnitionTemplateSet templates, ProfileSet profiles, MachineSpec machine, Uri provisionerBaseUrl)
+    /// <param name="material">The machine's cluster assets (tokens, keys); null renders with placeholders, as validation does.</param>
+    public IgnitionConfig Render(IgnitionTemplateSet templates, ProfileSet profiles, MachineSpec machine, Uri provisionerBaseUrl,
+        Provisioner.Cluster.MachineMaterial? material = null)
     {
         var role = profiles.Roles[machine.Role];
-        var values = TemplateValues.For(profiles, machine, provisionerBaseUrl);
+        var values = TemplateValues.For(profiles, machine, provisionerBaseUrl, material);
         var root = Load(templates, role.IgnitionTemplate, values, new ImmutableStack());
         root["ignition"] ??= new JsonObject();
         if (root["ignition"] is JsonObject ign && ign["version"] is null) ign["version"] = DefaultVersion;
@@ -149,11 +152,19 @@ public sealed partial class IgnitionRenderer(TextTemplates text)
                     var expression = ((YamlScalarNode)cond).Value ?? "";
                     if (!renderer._text.Condition(expression, values, Where(cond))) continue;
                 }
-                if (item is YamlScalarNode s && s.Value is { } v && SingleVariable().Match(v) is { Success: true } match
-                    && Lookup(match.Groups[1].Value) is IEnumerable<string> list)
+                if (item is YamlScalarNode s && s.Value is { } v && SingleVariable().Match(v) is { Success: true } match)
                 {
-                    foreach (var element in list) array.Add(element);
-                    continue;
+                    var found = Lookup(match.Groups[1].Value);
+                    if (found is IEnumerable<string> list)
+                    {
+                        foreach (var element in list) array.Add(element);
+                        continue;
+                    }
+                    if (found is IEnumerable<IReadOnlyDictionary<string, object>> objects)
+                    {
+                        foreach (var element in objects) array.Add(JsonSerializer.SerializeToNode(element));
+                        continue;
+                    }
                 }
                 var converted = Convert(item, path + "[]");
                 if (converted is not null) array.Add(converted);

@@ -16,11 +16,28 @@ public sealed class ClusterPkiPlanTests
             ["ca"] = null, ["etcd/ca"] = null, ["front-proxy-ca"] = null,
             ["apiserver"] = "ca", ["apiserver-kubelet-client"] = "ca", ["admin"] = "ca",
             ["controller-manager"] = "ca", ["scheduler"] = "ca",
-            ["front-proxy-client"] = "front-proxy-ca",
+            ["front-proxy-client"] = "front-proxy-ca", ["provisioner-approver"] = "ca",
             ["etcd/cp1/server"] = "etcd/ca", ["etcd/cp1/peer"] = "etcd/ca",
             ["etcd/cp2/server"] = "etcd/ca", ["etcd/cp2/peer"] = "etcd/ca",
             ["etcd/healthcheck-client"] = "etcd/ca", ["apiserver-etcd-client"] = "etcd/ca",
         }, byName);
+    }
+
+    [Fact]
+    public void Approver_client_is_user_provisioner_approver_without_groups()
+    {
+        var approver = Plan["provisioner-approver"];
+        Assert.Equal(new CertificateSubject("provisioner:approver", []).ToString(), approver.Subject.ToString());
+        Assert.Equal(ExtendedUsages.ClientAuth, approver.Usages);
+    }
+
+    [Fact]
+    public void Without_control_plane_machines_the_bootstrap_machine_gets_the_etcd_certificates()
+    {
+        var single = ClusterPkiPlan.For(new Provisioner.Profiles.ProfileSet(TestProfiles.Cluster(), System.Collections.Immutable.ImmutableDictionary<string, Provisioner.Profiles.RoleSpec>.Empty,
+            [TestProfiles.Machine("boot", "bootstrap", "192.168.50.9"), TestProfiles.Machine("worker1", "worker", null)], "/profiles"), new PkiOptions());
+        Assert.Equal(["etcd/boot/server", "etcd/boot/peer"], single.Certificates.Where(c => c.Name.StartsWith("etcd/boot", StringComparison.Ordinal)).Select(c => c.Name));
+        Assert.Contains(IPAddress.Parse("192.168.50.9"), single["etcd/boot/server"].IpAddresses);
     }
 
     [Fact]

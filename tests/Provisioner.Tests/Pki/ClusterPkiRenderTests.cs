@@ -71,7 +71,7 @@ public sealed class ClusterPkiRenderTests
 
         Assert.Equal(["apiserver"], result.Reissued);
         Assert.Equal("subject alternative names differ", result["apiserver"].Reason);
-        Assert.Equal(15, result.Reused.Count());
+        Assert.Equal(16, result.Reused.Count());
         Assert.Equal(["apiserver.crt"], Changed(before, Snapshot(dir)));
         var cert = Pem.DecodeCertificate(await File.ReadAllTextAsync(dir["apiserver.crt"], Ct));
         var (_, ips) = ClusterPki.SubjectAltNamesOf(cert);
@@ -99,7 +99,7 @@ public sealed class ClusterPkiRenderTests
         var result = await RenderAsync(dir, options: later);
 
         Assert.Equal(["ca", "etcd/ca", "front-proxy-ca", "sa"], result.Reused);
-        Assert.Equal(12, result.Reissued.Count());
+        Assert.Equal(13, result.Reissued.Count());
         Assert.All(result.Items.Where(i => i.Action == PkiAction.Reissued), i => Assert.StartsWith("expires", i.Reason));
         // Only certificates changed: keys are kept, as `kubeadm certs renew` does.
         Assert.All(Changed(before, Snapshot(dir)), f => Assert.EndsWith(".crt", f));

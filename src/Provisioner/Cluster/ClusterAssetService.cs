@@ -1,0 +1,90 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Provisioner.Catalog;
+using Provisioner.Hosting;
+using Provisioner.Pki;
+using Provisioner.Profiles;
+using Provisioner.Rendering;
+using Provisioner.Tokens;
+
+namespace Provisioner.Cluster;
+
+/// <summary>
+/// The running server's view of the cluster directory. On start it renders whatever is missing (the same code
+/// as <c>provisioner render</c>, so an existing directory is left as it is); after a profile reload it renders
+/// again before serving. For each Ignition request it hands out the machine's material, minting the machine's
+/// bootstrap token on first use.
+/// </summary>
+public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptions options, CatalogStore catalog, IgnitionRenderer renderer,
+    TimeProvider time, ILogger<ClusterAssetService> logger) : IHostedService
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private BootstrapTokenStore? _tokens;
+    private ProfileSet? _renderedFor;
+
+    public string ClusterDirectory { get; } = Path.GetFullPath(server.ResolvedClusterDirectory);
+
+    /// <summary>The per-machine bootstrap tokens (available once the service has started).</summary>
+    public BootstrapTokenStore Tokens => _tokens ?? throw new InvalidOperationException("the cluster asset service has not started");
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _tokens = await BootstrapTokenStore.OpenAsync(ClusterRenderer.TokenFile(ClusterDirectory), time, options.TokenLifetime, cancellationToken);
+        await EnsureRenderedAsync(catalog.Current, cancellationToken);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>The machine's material for a served config; mints its token (and, for the bootstrap machine, every joining machine's).</summary>
+    public async Task<MachineMaterial> MaterialForServingAsync(CatalogSnapshot snapshot, MachineSpec machine, CancellationToken ct)
+    {
+        await EnsureRenderedAsync(snapshot, ct);
+        var topology = ClusterTopology.For(snapshot.Profiles, options.Pki);
+        BootstrapToken? token = null;
+        // The bootstrap machine applies manifests/: mint first so every machine's Secret is in there.
+        var mintFor = topology.KindOf(machine) == MachineKind.Bootstrap ? snapshot.Profiles.Machines.Where(topology.JoinsWithToken) : [machine];
+        foreach (var m in mintFor.Where(topology.JoinsWithToken))
+        {
+            var minted = await Tokens.GetOrMintAsync(m.Name, ct);
+            if (m.Name == machine.Name) token = minted;
+        }
+        var plan = ClusterPkiPlan.For(snapshot.Profiles, options.Pki);
+        var tls = await TlsMaterial.ReadAsync(plan, Path.Combine(ClusterDirectory, ClusterAssetSet.TlsDir), ct);
+        var assets = ClusterAssetSet.Build(topology, tls, Tokens.All);
+        return MachineMaterial.For(assets, machine, token);
+    }
+
+    private async Task EnsureRenderedAsync(CatalogSnapshot snapshot, CancellationToken ct)
+    {
+        if (ReferenceEquals(_renderedFor, snapshot.Profiles)) return;
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (ReferenceEquals(_renderedFor, snapshot.Profiles)) return;
+            var started = time.GetTimestamp();
+            var result = await ClusterRenderer.RenderAsync(snapshot.Profiles, snapshot.Templates, renderer, ClusterDirectory, Tokens,
+                snapshot.Profiles.Cluster.ProvisionerUrl ?? CatalogLoader.PlaceholderBaseUrl, options, ct);
+            _renderedFor = snapshot.Profiles;
+            logger.LogInformation("Cluster directory {Directory}: {Written} file(s) written, {Created} key pair(s) created, {Reissued} re-issued in {ElapsedMs:0} ms",
+                ClusterDirectory, result.Written.Length, result.Pki.Created.Count(), result.Pki.Reissued.Count(), time.GetElapsedTime(started).TotalMilliseconds);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}
+
+public static class ClusterServiceCollectionExtensions
+{
+    /// <summary>Registers the cluster directory for <c>serve</c>: rendered on start, material per Ignition request, the token store.</summary>
+    public static IServiceCollection AddClusterAssets(this IServiceCollection services, ClusterRenderOptions? options = null)
+    {
+        services.AddSingleton(options ?? new ClusterRenderOptions());
+        services.AddSingleton<ClusterAssetService>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterAssetService>());
+        services.AddSingleton(sp => sp.GetRequiredService<ClusterAssetService>().Tokens);
+        return services;
+    }
+}

@@ -1,0 +1,392 @@
+using k8s.Models;
+using Provisioner.Pki;
+using Provisioner.Tokens;
+
+namespace Provisioner.Cluster;
+
+/// <summary>
+/// The objects the bootstrap machine applies once its temporary API server answers (<c>manifests/</c>):
+/// namespaces, the machines' bootstrap-token Secrets, the RBAC that lets those tokens create CSRs (and nothing
+/// more: no auto-approve bindings, approval is Provisioner's job), <c>kube-public/cluster-info</c>, Provisioner's
+/// approver role, kube-proxy and CoreDNS. File names sort in apply order.
+/// </summary>
+public static class ClusterManifests
+{
+    public const string NamespacesFile = "0000-namespaces.yaml";
+    public const string BootstrapTokensFile = "0001-bootstrap-tokens.yaml";
+    public const string BootstrapRbacFile = "0002-bootstrapper-rbac.yaml";
+    public const string ClusterInfoFile = "0003-cluster-info.yaml";
+    public const string ApproverRbacFile = "0004-provisioner-approver-rbac.yaml";
+    public const string KubeProxyFile = "0010-kube-proxy.yaml";
+    public const string CoreDnsFile = "0020-coredns.yaml";
+
+    public static IReadOnlyList<(string FileName, IReadOnlyList<object> Objects)> All(ClusterTopology topology, string caPem, IEnumerable<BootstrapToken> tokens) =>
+    [
+        (NamespacesFile, Namespaces()),
+        (BootstrapTokensFile, [.. tokens.Select(TokenSecret)]),
+        (BootstrapRbacFile, BootstrapperRbac()),
+        (ClusterInfoFile, ClusterInfo(topology, caPem)),
+        (ApproverRbacFile, ApproverRbac()),
+        (KubeProxyFile, KubeProxy(topology)),
+        (CoreDnsFile, CoreDns(topology)),
+    ];
+
+    private static V1ObjectMeta Meta(string name, string? ns = null, IDictionary<string, string>? labels = null) =>
+        new() { Name = name, NamespaceProperty = ns, Labels = labels };
+
+    public static IReadOnlyList<object> Namespaces() =>
+    [
+        .. new[] { "kube-system", "kube-public", "kube-node-lease" }.Select(n =>
+            new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = Meta(n) }),
+    ];
+
+    /// <summary>The Secret that makes the API server accept a machine's token, labelled with the machine it was issued to.</summary>
+    public static V1Secret TokenSecret(BootstrapToken token) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Secret",
+        Metadata = Meta(token.SecretName, "kube-system", new Dictionary<string, string> { [BootstrapToken.MachineLabel] = token.MachineName }),
+        Type = BootstrapToken.SecretType,
+        StringData = token.SecretData().ToDictionary(),
+    };
+
+    /// <summary>Token holders may create CSRs (kubeadm binds system:node-bootstrapper the same way); nothing approves them automatically.</summary>
+    public static IReadOnlyList<object> BootstrapperRbac() =>
+    [
+        new V1ClusterRoleBinding
+        {
+            ApiVersion = "rbac.authorization.k8s.io/v1",
+            Kind = "ClusterRoleBinding",
+            Metadata = Meta("provisioner:node-bootstrapper"),
+            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "system:node-bootstrapper" },
+            Subjects = [new Rbacv1Subject { ApiGroup = "rbac.authorization.k8s.io", Kind = "Group", Name = BootstrapToken.ExtraGroup }],
+        },
+    ];
+
+    /// <summary>
+    /// <c>kube-public/cluster-info</c> (CA + server, which the bootstrapsigner controller signs with each token)
+    /// and the Role that lets anonymous clients read it, as <c>kubeadm init phase bootstrap-token</c> does.
+    /// </summary>
+    public static IReadOnlyList<object> ClusterInfo(ClusterTopology topology, string caPem) =>
+    [
+        new V1ConfigMap
+        {
+            ApiVersion = "v1",
+            Kind = "ConfigMap",
+            Metadata = Meta("cluster-info", "kube-public"),
+            Data = new Dictionary<string, string> { ["kubeconfig"] = Kubeconfigs.ClusterOnly(topology.ApiServerUrl, caPem) },
+        },
+        new V1Role
+        {
+            ApiVersion = "rbac.authorization.k8s.io/v1",
+            Kind = "Role",
+            Metadata = Meta("provisioner:bootstrap-signer-clusterinfo", "kube-public"),
+            Rules = [new V1PolicyRule { ApiGroups = [""], Resources = ["configmaps"], ResourceNames = ["cluster-info"], Verbs = ["get"] }],
+        },
+        new V1RoleBinding
+        {
+            ApiVersion = "rbac.authorization.k8s.io/v1",
+            Kind = "RoleBinding",
+            Metadata = Meta("provisioner:bootstrap-signer-clusterinfo", "kube-public"),
+            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "Role", Name = "provisioner:bootstrap-signer-clusterinfo" },
+            Subjects = [new Rbacv1Subject { ApiGroup = "rbac.authorization.k8s.io", Kind = "User", Name = "system:anonymous" }],
+        },
+    ];
+
+    public const string ApproverRole = "provisioner:approver";
+
+    /// <summary>
+    /// What Provisioner's CSR approver may do, and no more: read and approve CSRs for the two kubelet signers,
+    /// read nodes, record events; in kube-system manage bootstrap-token Secrets and its leader-election lease.
+    /// </summary>
+    public static IReadOnlyList<object> ApproverRbac()
+    {
+        var user = new Rbacv1Subject { ApiGroup = "rbac.authorization.k8s.io", Kind = "User", Name = ClusterPkiPlan.ApproverUser };
+        return
+        [
+            new V1ClusterRole
+            {
+                ApiVersion = "rbac.authorization.k8s.io/v1",
+                Kind = "ClusterRole",
+                Metadata = Meta(ApproverRole),
+                Rules =
+                [
+                    new V1PolicyRule { ApiGroups = ["certificates.k8s.io"], Resources = ["certificatesigningrequests"], Verbs = ["get", "list", "watch"] },
+                    new V1PolicyRule { ApiGroups = ["certificates.k8s.io"], Resources = ["certificatesigningrequests/approval"], Verbs = ["update"] },
+                    new V1PolicyRule
+                    {
+                        ApiGroups = ["certificates.k8s.io"], Resources = ["signers"], Verbs = ["approve"],
+                        ResourceNames = ["kubernetes.io/kube-apiserver-client-kubelet", "kubernetes.io/kubelet-serving"],
+                    },
+                    new V1PolicyRule { ApiGroups = [""], Resources = ["nodes"], Verbs = ["get", "list", "watch"] },
+                    new V1PolicyRule { ApiGroups = ["", "events.k8s.io"], Resources = ["events"], Verbs = ["create", "patch"] },
+                ],
+            },
+            new V1ClusterRoleBinding
+            {
+                ApiVersion = "rbac.authorization.k8s.io/v1",
+                Kind = "ClusterRoleBinding",
+                Metadata = Meta(ApproverRole),
+                RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = ApproverRole },
+                Subjects = [user],
+            },
+            new V1Role
+            {
+                ApiVersion = "rbac.authorization.k8s.io/v1",
+                Kind = "Role",
+                Metadata = Meta(ApproverRole, "kube-system"),
+                Rules =
+                [
+                    new V1PolicyRule { ApiGroups = [""], Resources = ["secrets"], Verbs = ["get", "list", "watch", "create", "delete"] },
+                    new V1PolicyRule { ApiGroups = ["coordination.k8s.io"], Resources = ["leases"], Verbs = ["get", "create", "update"] },
+                ],
+            },
+            new V1RoleBinding
+            {
+                ApiVersion = "rbac.authorization.k8s.io/v1",
+                Kind = "RoleBinding",
+                Metadata = Meta(ApproverRole, "kube-system"),
+                RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "Role", Name = ApproverRole },
+                Subjects = [user],
+            },
+        ];
+    }
+
+    public static IReadOnlyList<object> KubeProxy(ClusterTopology topology)
+    {
+        var cluster = topology.Cluster;
+        var labels = new Dictionary<string, string> { ["k8s-app"] = "kube-proxy" };
+        // The in-cluster service account token, but the API endpoint rather than the service IP: kube-proxy
+        // is what makes the service IP work in the first place.
+        var kubeconfig = $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: default
+              cluster:
+                certificate-authority: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+                server: {topology.ApiServerUrl}
+            contexts:
+            - name: default
+              context:
+                cluster: default
+                namespace: default
+                user: default
+            current-context: default
+            users:
+            - name: default
+              user:
+                tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+
+            """;
+        var config = $"""
+            apiVersion: kubeproxy.config.k8s.io/v1alpha1
+            kind: KubeProxyConfiguration
+            clientConnection:
+              kubeconfig: /var/lib/kube-proxy/kubeconfig.conf
+            clusterCIDR: {cluster.PodCidr}
+            mode: iptables
+
+            """;
+        return
+        [
+            new V1ServiceAccount { ApiVersion = "v1", Kind = "ServiceAccount", Metadata = Meta("kube-proxy", "kube-system") },
+            new V1ClusterRoleBinding
+            {
+                ApiVersion = "rbac.authorization.k8s.io/v1",
+                Kind = "ClusterRoleBinding",
+                Metadata = Meta("provisioner:node-proxier"),
+                RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "system:node-proxier" },
+                Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = "kube-proxy", NamespaceProperty = "kube-system" }],
+            },
+            new V1ConfigMap
+            {
+                ApiVersion = "v1",
+                Kind = "ConfigMap",
+                Metadata = Meta("kube-proxy", "kube-system", labels),
+                Data = new Dictionary<string, string> { ["config.conf"] = config, ["kubeconfig.conf"] = kubeconfig },
+            },
+            new V1DaemonSet
+            {
+                ApiVersion = "apps/v1",
+                Kind = "DaemonSet",
+                Metadata = Meta("kube-proxy", "kube-system", labels),
+                Spec = new V1DaemonSetSpec
+                {
+                    Selector = new V1LabelSelector { MatchLabels = labels },
+                    UpdateStrategy = new V1DaemonSetUpdateStrategy { Type = "RollingUpdate" },
+                    Template = new V1PodTemplateSpec
+                    {
+                        Metadata = new V1ObjectMeta { Labels = labels },
+                        Spec = new V1PodSpec
+                        {
+                            HostNetwork = true,
+                            PriorityClassName = "system-node-critical",
+                            ServiceAccountName = "kube-proxy",
+                            NodeSelector = new Dictionary<string, string> { ["kubernetes.io/os"] = "linux" },
+                            Tolerations = [new V1Toleration { OperatorProperty = "Exists" }],
+                            Containers =
+                            [
+                                new V1Container
+                                {
+                                    Name = "kube-proxy",
+                                    Image = ClusterImages.For(cluster, ClusterImages.Proxy),
+                                    ImagePullPolicy = "IfNotPresent",
+                                    Command = ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"],
+                                    Env = [new V1EnvVar { Name = "NODE_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "spec.nodeName" } } }],
+                                    SecurityContext = new V1SecurityContext { Privileged = true },
+                                    VolumeMounts =
+                                    [
+                                        new V1VolumeMount { Name = "kube-proxy", MountPath = "/var/lib/kube-proxy" },
+                                        new V1VolumeMount { Name = "xtables-lock", MountPath = "/run/xtables.lock" },
+                                        new V1VolumeMount { Name = "lib-modules", MountPath = "/lib/modules", ReadOnlyProperty = true },
+                                    ],
+                                },
+                            ],
+                            Volumes =
+                            [
+                                new V1Volume { Name = "kube-proxy", ConfigMap = new V1ConfigMapVolumeSource { Name = "kube-proxy" } },
+                                new V1Volume { Name = "xtables-lock", HostPath = new V1HostPathVolumeSource { Path = "/run/xtables.lock", Type = "FileOrCreate" } },
+                                new V1Volume { Name = "lib-modules", HostPath = new V1HostPathVolumeSource { Path = "/lib/modules" } },
+                            ],
+                        },
+                    },
+                },
+            },
+        ];
+    }
+
+    public static IReadOnlyList<object> CoreDns(ClusterTopology topology)
+    {
+        var cluster = topology.Cluster;
+        var labels = new Dictionary<string, string> { ["k8s-app"] = "kube-dns" };
+        var corefile = $$"""
+            .:53 {
+                errors
+                health {
+                   lameduck 5s
+                }
+                ready
+                kubernetes {{cluster.ClusterDomain}} in-addr.arpa ip6.arpa {
+                   pods insecure
+                   fallthrough in-addr.arpa ip6.arpa
+                   ttl 30
+                }
+                prometheus :9153
+                forward . /etc/resolv.conf {
+                   max_concurrent 1000
+                }
+                cache 30
+                loop
+                reload
+                loadbalance
+            }
+
+            """;
+        return
+        [
+            new V1ServiceAccount { ApiVersion = "v1", Kind = "ServiceAccount", Metadata = Meta("coredns", "kube-system") },
+            new V1ClusterRole
+            {
+                ApiVersion = "rbac.authorization.k8s.io/v1",
+                Kind = "ClusterRole",
+                Metadata = Meta("system:coredns"),
+                Rules =
+                [
+                    new V1PolicyRule { ApiGroups = [""], Resources = ["endpoints", "services", "pods", "namespaces"], Verbs = ["list", "watch"] },
+                    new V1PolicyRule { ApiGroups = ["discovery.k8s.io"], Resources = ["endpointslices"], Verbs = ["list", "watch"] },
+                ],
+            },
+            new V1ClusterRoleBinding
+            {
+                ApiVersion = "rbac.authorization.k8s.io/v1",
+                Kind = "ClusterRoleBinding",
+                Metadata = Meta("system:coredns"),
+                RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "system:coredns" },
+                Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = "coredns", NamespaceProperty = "kube-system" }],
+            },
+            new V1ConfigMap
+            {
+                ApiVersion = "v1",
+                Kind = "ConfigMap",
+                Metadata = Meta("coredns", "kube-system"),
+                Data = new Dictionary<string, string> { ["Corefile"] = corefile },
+            },
+            new V1Deployment
+            {
+                ApiVersion = "apps/v1",
+                Kind = "Deployment",
+                Metadata = Meta("coredns", "kube-system", labels),
+                Spec = new V1DeploymentSpec
+                {
+                    Replicas = topology.SingleMachine ? 1 : 2,
+                    Selector = new V1LabelSelector { MatchLabels = labels },
+                    Template = new V1PodTemplateSpec
+                    {
+                        Metadata = new V1ObjectMeta { Labels = labels },
+                        Spec = new V1PodSpec
+                        {
+                            PriorityClassName = "system-cluster-critical",
+                            ServiceAccountName = "coredns",
+                            DnsPolicy = "Default",
+                            NodeSelector = new Dictionary<string, string> { ["kubernetes.io/os"] = "linux" },
+                            Tolerations =
+                            [
+                                new V1Toleration { Key = "CriticalAddonsOnly", OperatorProperty = "Exists" },
+                                new V1Toleration { Key = "node-role.kubernetes.io/control-plane", Effect = "NoSchedule" },
+                            ],
+                            Containers =
+                            [
+                                new V1Container
+                                {
+                                    Name = "coredns",
+                                    Image = ClusterImages.For(cluster, ClusterImages.CoreDns),
+                                    ImagePullPolicy = "IfNotPresent",
+                                    Args = ["-conf", "/etc/coredns/Corefile"],
+                                    Ports =
+                                    [
+                                        new V1ContainerPort { Name = "dns", ContainerPort = 53, Protocol = "UDP" },
+                                        new V1ContainerPort { Name = "dns-tcp", ContainerPort = 53, Protocol = "TCP" },
+                                        new V1ContainerPort { Name = "metrics", ContainerPort = 9153, Protocol = "TCP" },
+                                    ],
+                                    Resources = new V1ResourceRequirements
+                                    {
+                                        Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("100m"), ["memory"] = new("70Mi") },
+                                        Limits = new Dictionary<string, ResourceQuantity> { ["memory"] = new("170Mi") },
+                                    },
+                                    LivenessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/health", Port = 8080, Scheme = "HTTP" }, InitialDelaySeconds = 60, TimeoutSeconds = 5 },
+                                    ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/ready", Port = 8181, Scheme = "HTTP" } },
+                                    SecurityContext = new V1SecurityContext
+                                    {
+                                        AllowPrivilegeEscalation = false,
+                                        ReadOnlyRootFilesystem = true,
+                                        Capabilities = new V1Capabilities { Add = ["NET_BIND_SERVICE"], Drop = ["ALL"] },
+                                    },
+                                    VolumeMounts = [new V1VolumeMount { Name = "config-volume", MountPath = "/etc/coredns", ReadOnlyProperty = true }],
+                                },
+                            ],
+                            Volumes = [new V1Volume { Name = "config-volume", ConfigMap = new V1ConfigMapVolumeSource { Name = "coredns" } }],
+                        },
+                    },
+                },
+            },
+            new V1Service
+            {
+                ApiVersion = "v1",
+                Kind = "Service",
+                Metadata = Meta("kube-dns", "kube-system", new Dictionary<string, string>(labels) { ["kubernetes.io/name"] = "CoreDNS" }),
+                Spec = new V1ServiceSpec
+                {
+                    ClusterIP = cluster.ClusterDns.ToString(),
+                    Selector = labels,
+                    Ports =
+                    [
+                        new V1ServicePort { Name = "dns", Port = 53, Protocol = "UDP", TargetPort = 53 },
+                        new V1ServicePort { Name = "dns-tcp", Port = 53, Protocol = "TCP", TargetPort = 53 },
+                        new V1ServicePort { Name = "metrics", Port = 9153, Protocol = "TCP", TargetPort = 9153 },
+                    ],
+                },
+            },
+        ];
+    }
+}

@@ -1,0 +1,108 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Provisioner.Ignition;
+using Provisioner.Pki;
+using Provisioner.Profiles;
+using Provisioner.Rendering;
+using Provisioner.Tokens;
+
+namespace Provisioner.Cluster;
+
+/// <summary>Knobs of a cluster render; the defaults are what <c>provisioner render</c> and <c>serve</c> use.</summary>
+public sealed record ClusterRenderOptions
+{
+    public PkiOptions Pki { get; init; } = new();
+
+    /// <summary>How long a minted bootstrap token is valid (the window for a machine to boot and join).</summary>
+    public TimeSpan TokenLifetime { get; init; } = TimeSpan.FromHours(24);
+}
+
+/// <summary>What a render did: files written (created or changed) and files left as they were.</summary>
+public sealed record ClusterRenderResult(PkiRenderResult Pki, ImmutableArray<string> Written, ImmutableArray<string> Unchanged, ImmutableArray<string> Removed);
+
+/// <summary>
+/// Renders the cluster directory (<c>auth/ tls/ bootstrap-manifests/ manifests/ control-plane/ ignition/</c>),
+/// like <c>kubeadm init phase certs|kubeconfig|control-plane</c> plus per-machine Ignition. Idempotent: a file
+/// whose content would not change is not touched (same bytes, same mtime), keys and CAs are reused, and every
+/// write is atomic, so a crash leaves the previous set intact.
+/// </summary>
+public static class ClusterRenderer
+{
+    private static readonly ConcurrentDictionary<string, SemaphoreSlim> DirLocks = new();
+
+    // Directories whose content is derived entirely from the render: files no longer produced are removed.
+    private static readonly string[] GeneratedDirs =
+        [ClusterAssetSet.BootstrapManifestsDir, ClusterAssetSet.ManifestsDir, ClusterAssetSet.ControlPlaneDir, ClusterAssetSet.IgnitionDir];
+
+    public static string TokenFile(string clusterDir) => Path.Combine(clusterDir, ClusterAssetSet.AuthDir, BootstrapTokenStore.FileName);
+
+    public static async Task<ClusterRenderResult> RenderAsync(ProfileSet profiles, IgnitionTemplateSet templates, IgnitionRenderer renderer,
+        string clusterDir, BootstrapTokenStore tokens, Uri provisionerBaseUrl, ClusterRenderOptions options, CancellationToken ct)
+    {
+        clusterDir = Path.GetFullPath(clusterDir);
+        var gate = DirLocks.GetOrAdd(clusterDir, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct);
+        try
+        {
+            var topology = ClusterTopology.For(profiles, options.Pki);
+            var plan = ClusterPkiPlan.For(profiles, options.Pki);
+            var tlsDir = Path.Combine(clusterDir, ClusterAssetSet.TlsDir);
+            var pki = await ClusterPki.RenderAsync(plan, tlsDir, ct);
+            AtomicFile.RemoveStaleTemporaries(clusterDir);
+
+            var machineTokens = new Dictionary<string, BootstrapToken>(StringComparer.Ordinal);
+            foreach (var machine in profiles.Machines.Where(topology.JoinsWithToken))
+                machineTokens[machine.Name] = await tokens.GetOrMintAsync(machine.Name, ct);
+
+            var tls = await TlsMaterial.ReadAsync(plan, tlsDir, ct);
+            var assets = ClusterAssetSet.Build(topology, tls, tokens.All);
+            var wanted = new Dictionary<string, AssetFile>(StringComparer.Ordinal);
+            foreach (var (path, file) in assets.Files)
+                if (!path.StartsWith(ClusterAssetSet.TlsDir + "/", StringComparison.Ordinal))
+                    wanted[path] = file;
+            foreach (var machine in profiles.Machines)
+            {
+                var material = MachineMaterial.For(assets, machine, machineTokens.GetValueOrDefault(machine.Name));
+                var config = renderer.Render(templates, profiles, machine, provisionerBaseUrl, material);
+                // Carries the machine's keys and token: private.
+                wanted[$"{ClusterAssetSet.IgnitionDir}/{machine.Name}.ign"] = new AssetFile(IgnitionJson.Serialize(config) + "\n", true);
+            }
+
+            var written = new List<string>();
+            var unchanged = new List<string>();
+            foreach (var (path, file) in wanted)
+            {
+                var full = Path.Combine(clusterDir, path);
+                if (await WriteIfChangedAsync(full, file, ct)) written.Add(path);
+                else unchanged.Add(path);
+            }
+            var removed = new List<string>();
+            foreach (var dir in GeneratedDirs.Select(d => Path.Combine(clusterDir, d)).Where(Directory.Exists))
+                foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
+                {
+                    var relative = Path.GetRelativePath(clusterDir, file).Replace(Path.DirectorySeparatorChar, '/');
+                    if (wanted.ContainsKey(relative)) continue;
+                    File.Delete(file);
+                    removed.Add(relative);
+                }
+            return new ClusterRenderResult(pki, [.. written], [.. unchanged], [.. removed]);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>Writes only when the content differs, so an unchanged file keeps its mtime; modes are enforced either way.</summary>
+    private static async Task<bool> WriteIfChangedAsync(string path, AssetFile file, CancellationToken ct)
+    {
+        var mode = file.IsPrivate ? AtomicFile.PrivateMode : AtomicFile.PublicMode;
+        if (File.Exists(path) && await File.ReadAllTextAsync(path, ct) == file.Content)
+        {
+            AtomicFile.EnsureMode(path, mode);
+            return false;
+        }
+        await AtomicFile.WriteAsync(path, file.Content, mode, ct);
+        return true;
+    }
+}
