@@ -33,10 +33,10 @@ public sealed class ClusterPkiRenderTests
         using var dir = new TempDir();
         var result = await RenderAsync(dir);
         Assert.All(result.Items, i => Assert.Equal(PkiAction.Created, i.Action));
-        Assert.Equal(16, result.Items.Length); // 15 certificates + sa
+        Assert.Equal(17, result.Items.Length); // 16 certificates + sa
 
         var files = Snapshot(dir);
-        Assert.Equal(32, files.Count);
+        Assert.Equal(34, files.Count);
         Assert.All(files.Where(f => f.Key.EndsWith(".key", StringComparison.Ordinal)),
             f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, f.Value.Mode));
         Assert.All(files.Where(f => !f.Key.EndsWith(".key", StringComparison.Ordinal)),
