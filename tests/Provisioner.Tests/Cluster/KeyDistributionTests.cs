@@ -156,7 +156,7 @@ public sealed partial class KeyDistributionTests : IAsyncLifetime
             Path.Combine(ClusterDir, "auth", "bootstrap-tokens.json"), TimeProvider.System, TimeSpan.FromHours(24), Ct);
         var token = store.FindForMachine("worker-0");
         Assert.NotNull(token);
-        Assert.Contains($"token: {token.Value}", files["/etc/kubernetes/bootstrap-kubelet.kubeconfig"].Text);
+        Assert.Contains($"token: \"{token.Value}\"", files["/etc/kubernetes/bootstrap-kubelet.kubeconfig"].Text);
         var secrets = IgnitionFiles.Decode(await IgnitionAsync("52:54:00:00:10:01"))["/opt/provisioner/manifests/0001-bootstrap-tokens.yaml"].Text;
         Assert.Contains($"name: bootstrap-token-{token.Id}", secrets);
     }

@@ -41,7 +41,7 @@ public sealed class SingleMachineTests : IAsyncLifetime
         Assert.Contains("/etc/kubernetes/pki/etcd/peer.key", files.Keys);
         var token = _cluster.Tokens.FindForMachine("bootstrap-0");
         Assert.NotNull(token);
-        Assert.Contains($"token: {token.Value}", files["/etc/kubernetes/bootstrap-kubelet.kubeconfig"].Text);
+        Assert.Contains($"token: \"{token.Value}\"", files["/etc/kubernetes/bootstrap-kubelet.kubeconfig"].Text);
         Assert.Contains("--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.kubeconfig", IgnitionFiles.Unit(_cluster.Read("ignition/bootstrap-0.ign"), "kubelet.service"));
         Assert.Contains($"readonly SINGLE_MACHINE=\"true\"", files["/usr/local/bin/bootkube.sh"].Text);
     }

@@ -1,0 +1,70 @@
+// Times a full cluster render (PKI, kubeconfigs, static pods, manifests, every machine's Ignition) in process,
+// so .NET start-up is not counted, plus the key generation alone for comparison with openssl.
+// Usage: Render <profiles-dir> <out-dir>
+using System.Diagnostics;
+using Provisioner.Catalog;
+using Provisioner.Cluster;
+using Provisioner.Pki;
+using Provisioner.Profiles;
+using Provisioner.Rendering;
+using Provisioner.Tokens;
+
+if (args.Length != 2)
+{
+    Console.Error.WriteLine("usage: Render <profiles-dir> <out-dir>");
+    return 2;
+}
+var profilesDir = Path.GetFullPath(args[0]);
+var outDir = Path.GetFullPath(args[1]);
+var templates = Path.Combine(Path.GetDirectoryName(profilesDir)!, "ignition-templates");
+
+var total = Stopwatch.StartNew();
+var renderer = new IgnitionRenderer(new TextTemplates());
+var load = Stopwatch.StartNew();
+var (snapshot, problems) = CatalogLoader.TryLoad(new ProfileSources(profilesDir, templates), renderer, TimeProvider.System);
+if (snapshot is null)
+{
+    foreach (var p in problems) Console.Error.WriteLine(p);
+    return 1;
+}
+load.Stop();
+var options = new ClusterRenderOptions();
+var tokens = await BootstrapTokenStore.OpenAsync(ClusterRenderer.TokenFile(outDir), TimeProvider.System, options.TokenLifetime, CancellationToken.None);
+var render = Stopwatch.StartNew();
+var result = await ClusterRenderer.RenderAsync(snapshot.Profiles, snapshot.Templates, renderer, outDir, tokens,
+    snapshot.Profiles.Cluster.ProvisionerUrl ?? CatalogLoader.PlaceholderBaseUrl, options, CancellationToken.None);
+render.Stop();
+total.Stop();
+
+// The same number of P-256 keys alone, to see how much of the render is key generation.
+var keys = result.Pki.Items.Count(i => i.Action == PkiAction.Created);
+var keygen = Stopwatch.StartNew();
+for (var i = 0; i < keys; i++) PkiKeys.Generate(KeyAlgorithm.EcdsaP256);
+keygen.Stop();
+
+if (Environment.GetEnvironmentVariable("BENCH_PROFILE") == "1")
+{
+    var worker = snapshot.Profiles.Machines.First(m => m.Role == "worker");
+    var url = new Uri("http://192.0.2.1:8080/");
+    void Time(string what, Action a)
+    {
+        a();
+        var sw = Stopwatch.StartNew();
+        for (var i = 0; i < 50; i++) a();
+        Console.WriteLine($"profile {what}: {sw.Elapsed.TotalMilliseconds / 50:0.00} ms");
+    }
+    var material = MachineMaterial.Placeholder(snapshot.Profiles, worker);
+    Time("placeholder material", () => MachineMaterial.Placeholder(snapshot.Profiles, worker));
+    Time("ignition files", () => material.IgnitionFiles());
+    Time("template values", () => TemplateValues.For(snapshot.Profiles, worker, url, material));
+    Time("render worker", () => renderer.Render(snapshot.Templates, snapshot.Profiles, worker, url, material));
+    Time("serialize", () => Provisioner.Ignition.IgnitionJson.Serialize(renderer.Render(snapshot.Templates, snapshot.Profiles, worker, url, material)));
+    Time("kubeconfig", () => Kubeconfigs.ForToken("demo", "https://x:6443", "ca", "u", "abcdef.0123456789abcdef"));
+    Time("validate", () => Provisioner.Ignition.IgnitionValidator.Validate(renderer.Render(snapshot.Templates, snapshot.Profiles, worker, url, material)));
+}
+Console.WriteLine($"machines={snapshot.Profiles.Machines.Length} keys={keys} files_written={result.Written.Length}");
+Console.WriteLine($"load_and_validate_ms={load.Elapsed.TotalMilliseconds:0}");
+Console.WriteLine($"render_ms={render.Elapsed.TotalMilliseconds:0}");
+Console.WriteLine($"total_in_process_ms={total.Elapsed.TotalMilliseconds:0}");
+Console.WriteLine($"keygen_only_ms={keygen.Elapsed.TotalMilliseconds:0}");
+return 0;
