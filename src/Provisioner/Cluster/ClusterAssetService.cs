@@ -22,6 +22,10 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
     private readonly SemaphoreSlim _gate = new(1, 1);
     private BootstrapTokenStore? _tokens;
     private ProfileSet? _renderedFor;
+    private int _tokenVersion;
+    // The assets derived from tls/ and the tokens; rebuilt only when the profiles or the tokens change, so a
+    // boot storm of workers does not re-read and re-serialize the whole directory per request.
+    private (ProfileSet Profiles, int TokenVersion, ClusterAssetSet Assets)? _cache;
 
     public string ClusterDirectory { get; } = Path.GetFullPath(server.ResolvedClusterDirectory);
 
@@ -31,6 +35,7 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _tokens = await BootstrapTokenStore.OpenAsync(ClusterRenderer.TokenFile(ClusterDirectory), time, options.TokenLifetime, cancellationToken);
+        _tokens.Changed += () => Interlocked.Increment(ref _tokenVersion);
         await EnsureRenderedAsync(catalog.Current, cancellationToken);
     }
 
@@ -49,10 +54,18 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
             var minted = await Tokens.GetOrMintAsync(m.Name, ct);
             if (m.Name == machine.Name) token = minted;
         }
-        var plan = ClusterPkiPlan.For(snapshot.Profiles, options.Pki);
+        return MachineMaterial.For(await AssetsAsync(snapshot.Profiles, topology, ct), machine, token);
+    }
+
+    private async Task<ClusterAssetSet> AssetsAsync(ProfileSet profiles, ClusterTopology topology, CancellationToken ct)
+    {
+        var version = Volatile.Read(ref _tokenVersion);
+        if (_cache is { } cached && ReferenceEquals(cached.Profiles, profiles) && cached.TokenVersion == version) return cached.Assets;
+        var plan = ClusterPkiPlan.For(profiles, options.Pki);
         var tls = await TlsMaterial.ReadAsync(plan, Path.Combine(ClusterDirectory, ClusterAssetSet.TlsDir), ct);
         var assets = ClusterAssetSet.Build(topology, tls, Tokens.All);
-        return MachineMaterial.For(assets, machine, token);
+        _cache = (profiles, version, assets);
+        return assets;
     }
 
     private async Task EnsureRenderedAsync(CatalogSnapshot snapshot, CancellationToken ct)
@@ -66,6 +79,7 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
             var result = await ClusterRenderer.RenderAsync(snapshot.Profiles, snapshot.Templates, renderer, ClusterDirectory, Tokens,
                 snapshot.Profiles.Cluster.ProvisionerUrl ?? CatalogLoader.PlaceholderBaseUrl, options, ct);
             _renderedFor = snapshot.Profiles;
+            _cache = null; // tls/ may have changed (a new machine's etcd pair, a re-issued apiserver cert)
             logger.LogInformation("Cluster directory {Directory}: {Written} file(s) written, {Created} key pair(s) created, {Reissued} re-issued in {ElapsedMs:0} ms",
                 ClusterDirectory, result.Written.Length, result.Pki.Created.Count(), result.Pki.Reissued.Count(), time.GetElapsedTime(started).TotalMilliseconds);
         }

@@ -50,9 +50,7 @@ public static class ClusterRenderer
             var pki = await ClusterPki.RenderAsync(plan, tlsDir, ct);
             AtomicFile.RemoveStaleTemporaries(clusterDir);
 
-            var machineTokens = new Dictionary<string, BootstrapToken>(StringComparer.Ordinal);
-            foreach (var machine in profiles.Machines.Where(topology.JoinsWithToken))
-                machineTokens[machine.Name] = await tokens.GetOrMintAsync(machine.Name, ct);
+            var machineTokens = await tokens.GetOrMintAsync(profiles.Machines.Where(topology.JoinsWithToken).Select(m => m.Name), ct);
 
             var tls = await TlsMaterial.ReadAsync(plan, tlsDir, ct);
             var assets = ClusterAssetSet.Build(topology, tls, tokens.All);
@@ -68,14 +66,12 @@ public static class ClusterRenderer
                 wanted[$"{ClusterAssetSet.IgnitionDir}/{machine.Name}.ign"] = new AssetFile(IgnitionJson.Serialize(config) + "\n", true);
             }
 
-            var written = new List<string>();
-            var unchanged = new List<string>();
-            foreach (var (path, file) in wanted)
-            {
-                var full = Path.Combine(clusterDir, path);
-                if (await WriteIfChangedAsync(full, file, ct)) written.Add(path);
-                else unchanged.Add(path);
-            }
+            // Each write is fsync'ed; doing several at once lets the file system batch them.
+            var changed = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
+            await Parallel.ForEachAsync(wanted, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
+                async (entry, token) => changed[entry.Key] = await WriteIfChangedAsync(Path.Combine(clusterDir, entry.Key), entry.Value, token));
+            var written = changed.Where(c => c.Value).Select(c => c.Key).Order(StringComparer.Ordinal).ToList();
+            var unchanged = changed.Where(c => !c.Value).Select(c => c.Key).Order(StringComparer.Ordinal).ToList();
             var removed = new List<string>();
             foreach (var dir in GeneratedDirs.Select(d => Path.Combine(clusterDir, d)).Where(Directory.Exists))
                 foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
