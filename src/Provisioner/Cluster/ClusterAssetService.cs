@@ -25,7 +25,9 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
     private int _tokenVersion;
     // The assets derived from tls/ and the tokens; rebuilt only when the profiles or the tokens change, so a
     // boot storm of workers does not re-read and re-serialize the whole directory per request.
-    private (ProfileSet Profiles, int TokenVersion, ClusterAssetSet Assets)? _cache;
+    private volatile CachedAssets? _cache;
+
+    private sealed record CachedAssets(ProfileSet Profiles, int TokenVersion, ClusterAssetSet Assets);
 
     public string ClusterDirectory { get; } = Path.GetFullPath(server.ResolvedClusterDirectory);
 
@@ -46,14 +48,10 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
     {
         await EnsureRenderedAsync(snapshot, ct);
         var topology = ClusterTopology.For(snapshot.Profiles, options.Pki);
-        BootstrapToken? token = null;
         // The bootstrap machine applies manifests/: mint first so every machine's Secret is in there.
         var mintFor = topology.KindOf(machine) == MachineKind.Bootstrap ? snapshot.Profiles.Machines.Where(topology.JoinsWithToken) : [machine];
-        foreach (var m in mintFor.Where(topology.JoinsWithToken))
-        {
-            var minted = await Tokens.GetOrMintAsync(m.Name, ct);
-            if (m.Name == machine.Name) token = minted;
-        }
+        var minted = await Tokens.GetOrMintAsync(mintFor.Where(topology.JoinsWithToken).Select(m => m.Name), ct);
+        var token = minted.GetValueOrDefault(machine.Name);
         return MachineMaterial.For(await AssetsAsync(snapshot.Profiles, topology, ct), machine, token);
     }
 
@@ -64,7 +62,7 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
         var plan = ClusterPkiPlan.For(profiles, options.Pki);
         var tls = await TlsMaterial.ReadAsync(plan, Path.Combine(ClusterDirectory, ClusterAssetSet.TlsDir), ct);
         var assets = ClusterAssetSet.Build(topology, tls, Tokens.All);
-        _cache = (profiles, version, assets);
+        _cache = new CachedAssets(profiles, version, assets);
         return assets;
     }
 

@@ -75,7 +75,7 @@ public sealed record ClusterAssetSet(ClusterTopology Topology, ImmutableSortedDi
         foreach (var o in objects)
         {
             if (sb.Length > 0) sb.Append("---\n");
-            var text = KubernetesYaml.Serialize(o).Replace("\r\n", "\n", StringComparison.Ordinal);
+            var text = YamlEmitter.Serialize(o);
             sb.Append(text);
             if (!text.EndsWith('\n')) sb.Append('\n');
         }
