@@ -26,6 +26,8 @@ cp "$root/profiles/cluster.yaml" "$root/profiles/roles.yaml" "$work/profiles/"
 echo "building..." >&2
 dotnet build -c Release "$root/bench/Render" -o "$work/bin" >/dev/null
 dotnet build -c Release "$root/src/Provisioner" -o "$work/cli" >/dev/null
+# ReadyToRun: precompiled code for Provisioner and its libraries, so start-up does not JIT YamlDotNet, Fluid, …
+dotnet publish -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true "$root/src/Provisioner" -o "$work/cli-r2r" >/dev/null
 
 ms() { date +%s%N | cut -c1-13; }
 
@@ -39,6 +41,12 @@ start=$(ms)
 dotnet "$work/cli/provisioner.dll" render --profiles "$work/profiles" --out "$work/cluster-cli" | tail -1
 cli_ms=$(($(ms) - start))
 echo "cli_wall_ms=$cli_ms"
+
+echo "== Provisioner CLI published ReadyToRun"
+start=$(ms)
+dotnet "$work/cli-r2r/provisioner.dll" render --profiles "$work/profiles" --out "$work/cluster-r2r" | tail -1
+r2r_ms=$(($(ms) - start))
+echo "cli_r2r_wall_ms=$r2r_ms"
 
 echo "== openssl: $keys P-256 keys, 3 self-signed CAs, $((keys - 4)) signed leaves (sa has no certificate)"
 o="$work/openssl"
@@ -58,7 +66,8 @@ openssl_ms=$(($(ms) - start))
 echo "openssl_wall_ms=$openssl_ms"
 
 echo "== summary"
-awk -v r="$render_ms" -v c="$cli_ms" -v o="$openssl_ms" 'BEGIN {
-  printf "render (in process) %d ms, provisioner render CLI %d ms, openssl %d ms\n", r, c, o
-  printf "ratio in-process/openssl %.2fx, CLI/openssl %.2fx (target <= 1.5x; full render target < 2000 ms)\n", r / o, c / o
+awk -v r="$render_ms" -v c="$cli_ms" -v q="$r2r_ms" -v o="$openssl_ms" 'BEGIN {
+  printf "render (in process) %d ms, provisioner render CLI %d ms (ReadyToRun %d ms), openssl %d ms\n", r, c, q, o
+  printf "ratio in-process/openssl %.2fx, CLI/openssl %.2fx, ReadyToRun CLI/openssl %.2fx (target <= 1.5x; full render < 2000 ms)\n", r / o, c / o, q / o
 }'
+uptime
