@@ -170,9 +170,17 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        var user = Authenticate(context.Request);
+        try { await HandleAsAsync(context, user); }
+        finally
+        {
+            _requests.Enqueue(new RecordedRequest(context.Request.Method, context.Request.Path + context.Request.QueryString, user?.Name, context.Response.StatusCode));
+        }
+    }
+
+    private async Task HandleAsAsync(HttpContext context, Identity? user)
+    {
         var request = context.Request;
-        var user = Authenticate(request);
-        _requests.Enqueue(new RecordedRequest(request.Method, request.Path + request.QueryString, user?.Name));
         if (_unavailable)
         {
             await WriteAsync(context, 503, Status.Failure(503, "ServiceUnavailable", "the server is currently unable to handle the request"));
@@ -655,6 +663,7 @@ public sealed record Identity(string Name, IReadOnlyList<string> Groups)
     public string Uid { get; } = Guid.NewGuid().ToString();
 }
 
-public sealed record RecordedRequest(string Method, string PathAndQuery, string? User);
+/// <summary>One request the fake answered (recorded when the answer is complete; a watch when it ends).</summary>
+public sealed record RecordedRequest(string Method, string PathAndQuery, string? User, int Status);
 
 public sealed record ApprovalWrite(string CsrName, IReadOnlyList<string> ConditionTypes);

@@ -89,10 +89,11 @@ internal sealed class CsrReconciler(
 
     private async Task<(string ResourceVersion, bool Gone, bool Delivered, Exception? Failure)> WatchAsync(string rv, DateTimeOffset until, CancellationToken ct)
     {
-        using var watchCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var remaining = until - time.GetUtcNow();
         if (remaining <= TimeSpan.Zero) return (rv, false, false, null);
-        watchCts.CancelAfter(remaining);
+        // The server ends the watch at the resync time (timeoutSeconds): a watch cancelled from this side
+        // while the client still waits for its first line would leave its connection behind.
+        var watchCt = ct;
         var gone = false;
         var delivered = false;
         Exception? streamError = null;
@@ -106,7 +107,7 @@ internal sealed class CsrReconciler(
                                    if (e is KubernetesException { Status.Code: 410 }) gone = true;
                                    else streamError = e;
                                },
-                               cancellationToken: watchCts.Token))
+                               cancellationToken: watchCt))
             {
                 delivered = true;
                 rv = csr.Metadata?.ResourceVersion ?? rv;
@@ -121,10 +122,6 @@ internal sealed class CsrReconciler(
                         break;
                 }
             }
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            // Time to resync.
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Gone)
         {
