@@ -47,6 +47,7 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     private int _goneOnNextWatch;
     private readonly ConcurrentDictionary<string, int> _interveneBeforeNextUpdate = new(StringComparer.Ordinal);
     private volatile bool _unavailable;
+    private int _goneAnswers;
 
     private FakeKubernetesApi(WebApplication app, FakeKubernetesOptions options)
     {
@@ -139,6 +140,9 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     public IReadOnlyList<ApprovalWrite> ApprovalWrites => [.. _approvalWrites];
 
     public int OpenWatches { get { lock (_gate) return _watches.Count; } }
+
+    /// <summary>Watches answered with a 410 Gone ERROR event.</summary>
+    public int GoneAnswers => Volatile.Read(ref _goneAnswers);
 
     public JsonObject? Get(string plural, string? ns, string name)
     {
@@ -479,6 +483,7 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
         {
             if (subscription.Gone is { } status)
             {
+                Interlocked.Increment(ref _goneAnswers);
                 await WriteEventAsync(context, "ERROR", status);
                 return;
             }

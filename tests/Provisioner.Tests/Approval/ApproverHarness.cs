@@ -85,6 +85,10 @@ internal sealed class ApproverHarness : IAsyncDisposable
         return this;
     }
 
+    /// <summary>Another Provisioner replica on the same profiles, cluster directory and API.</summary>
+    public Task<RunningServer> StartReplicaAsync(ApproverOptions approver) =>
+        RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = approver });
+
     public Kubernetes ClientFor(string token) =>
         new(new KubernetesClientConfiguration { Host = Fake.BaseAddress.GetLeftPart(UriPartial.Authority), AccessToken = token });
 
@@ -141,16 +145,31 @@ internal sealed class ApproverHarness : IAsyncDisposable
         return found;
     }
 
-    public async Task<IReadOnlyList<JsonElement>> RecentDecisionsAsync()
+    public async Task<IReadOnlyList<JsonElement>> RecentDecisionsAsync(RunningServer? server = null) =>
+        [.. (await ApproverAsync(server)).GetProperty("recentDecisions").EnumerateArray()];
+
+    public async Task<JsonElement> ApproverAsync(RunningServer? server = null)
     {
-        using var doc = JsonDocument.Parse(await Server.Client.GetStringAsync("/api/v1/approver", Ct));
-        return [.. doc.RootElement.GetProperty("recentDecisions").EnumerateArray().Select(e => e.Clone())];
+        using var doc = JsonDocument.Parse(await (server ?? Server).Client.GetStringAsync("/api/v1/approver", Ct));
+        return doc.RootElement.Clone();
     }
 
-    public async Task<JsonElement> ApproverAsync()
+    /// <summary>Renewal CSRs by node <paramref name="node"/> (which must exist as a Node), created concurrently.</summary>
+    public async Task<IReadOnlyList<string>> CreateRenewalsAsync(string node, int count)
     {
-        using var doc = JsonDocument.Parse(await Server.Client.GetStringAsync("/api/v1/approver", Ct));
-        return doc.RootElement.Clone();
+        var token = NodeToken(node);
+        var pem = new CsrSpec { Subject = CsrSpec.NodeSubject(node) }.Pem();
+        var created = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => CreateCsrAsync(token, pem)));
+        return [.. created.Select(c => c.Metadata.Name)];
+    }
+
+    /// <summary>Waits until every named CSR is approved, then asserts each was approved by exactly one write.</summary>
+    public async Task AssertEachApprovedOnceAsync(IReadOnlyCollection<string> names)
+    {
+        await Eventually(() => names.All(n => ConditionType(Csr(n)) == "Approved"), $"all {names.Count} CSRs to be approved", TimeSpan.FromSeconds(30));
+        await Task.Delay(300, Ct); // let any late duplicate land before counting
+        var writes = Fake.ApprovalWrites.GroupBy(w => w.CsrName).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var name in names) Assert.True(writes.GetValueOrDefault(name) == 1, $"{name} was written {writes.GetValueOrDefault(name)} times");
     }
 
     /// <summary>The value of one sample of /metrics, 0 when absent.</summary>
@@ -189,7 +208,7 @@ internal sealed class ApproverHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (Server is not null) await Server.DisposeAsync();
+        if (Server is not null) await Server.DisposeAsync(); // a second dispose (a test stopped it early) is harmless
         Admin.Dispose();
         await Fake.DisposeAsync();
         Tree.Dispose();
