@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
@@ -48,6 +49,7 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     private readonly ConcurrentDictionary<string, int> _interveneBeforeNextUpdate = new(StringComparer.Ordinal);
     private volatile bool _unavailable;
     private int _goneAnswers;
+    private readonly ConcurrentDictionary<string, long> _csrCreated = new(StringComparer.Ordinal);
 
     private FakeKubernetesApi(WebApplication app, FakeKubernetesOptions options)
     {
@@ -140,6 +142,9 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     public IReadOnlyList<ApprovalWrite> ApprovalWrites => [.. _approvalWrites];
 
     public int OpenWatches { get { lock (_gate) return _watches.Count; } }
+
+    /// <summary>When each CSR was stored, in <see cref="Stopwatch.GetTimestamp"/> ticks (for latency measurements).</summary>
+    public IReadOnlyDictionary<string, long> CsrCreationTimestamps => _csrCreated;
 
     /// <summary>Watches answered with a 410 Gone ERROR event.</summary>
     public int GoneAnswers => Volatile.Read(ref _goneAnswers);
@@ -350,6 +355,7 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
                 spec["groups"] = new JsonArray([.. user.Groups.Select(g => (JsonNode)g!)]);
                 spec["uid"] = user.Uid;
                 body["status"] = new JsonObject();
+                _csrCreated[name] = Stopwatch.GetTimestamp();
                 break;
             case "secrets":
                 NormalizeSecret(body);
@@ -396,7 +402,7 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
                     status["conditions"] = body["status"]?["conditions"]?.DeepClone();
                     updated["status"] = status;
                     _approvalWrites.Enqueue(new ApprovalWrite(path.Name!,
-                        [.. ((JsonArray?)body["status"]?["conditions"] ?? []).Select(c => (string)c!["type"]!)]));
+                        [.. ((JsonArray?)body["status"]?["conditions"] ?? []).Select(c => (string)c!["type"]!)], Stopwatch.GetTimestamp()));
                     break;
                 case null:
                     updated = body.DeepClone().AsObject();
@@ -671,4 +677,5 @@ public sealed record Identity(string Name, IReadOnlyList<string> Groups)
 /// <summary>One request the fake answered (recorded when the answer is complete; a watch when it ends).</summary>
 public sealed record RecordedRequest(string Method, string PathAndQuery, string? User, int Status);
 
-public sealed record ApprovalWrite(string CsrName, IReadOnlyList<string> ConditionTypes);
+/// <param name="Timestamp">When the fake stored it, in <see cref="Stopwatch.GetTimestamp"/> ticks.</param>
+public sealed record ApprovalWrite(string CsrName, IReadOnlyList<string> ConditionTypes, long Timestamp);

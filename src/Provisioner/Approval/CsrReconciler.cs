@@ -38,12 +38,35 @@ internal sealed class CsrReconciler(
     private readonly Channel<string> _queue = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentDictionary<string, byte> _queued = new(StringComparer.Ordinal);
     private readonly ClusterInventory _inventory = new();
+    // Token clean-up writes the token file; it runs beside the approvals so a join storm is not slowed by it.
+    private readonly Channel<V1CertificateSigningRequest> _decided = Channel.CreateUnbounded<V1CertificateSigningRequest>(new UnboundedChannelOptions { SingleReader = true });
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var processing = ProcessAsync(cancellationToken);
+        var cleanup = CleanUpAsync(cancellationToken);
         try { await ListAndWatchAsync(cancellationToken); }
-        finally { await processing.ContinueWith(_ => { }, TaskScheduler.Default); }
+        finally
+        {
+            await processing.ContinueWith(_ => { }, TaskScheduler.Default);
+            await cleanup.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    private async Task CleanUpAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var csr in _decided.Reader.ReadAllAsync(ct))
+            {
+                try { await AfterApprovalAsync(csr, ct); }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    logger.LogWarning("Revoking the bootstrap token used by CSR {Csr} failed: {Error}; the next resync retries", csr.Metadata.Name, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
     }
 
     // ------------------------------------------------------------ list + watch
@@ -204,7 +227,7 @@ internal sealed class CsrReconciler(
             if (!_cache.TryGetValue(name, out var csr)) return;
             if (ClusterInventory.IsDecided(csr))
             {
-                await AfterApprovalAsync(csr, ct);
+                _decided.Writer.TryWrite(csr);
                 return;
             }
             // Approved by us, and the watch has not caught up yet.
@@ -223,7 +246,7 @@ internal sealed class CsrReconciler(
                 _approvedUids.TryAdd(updated.Metadata.Uid ?? "", 0);
                 _cache[name] = updated;
                 await recorder.RecordAsync(updated, decision, onlyIfChanged: false, ct);
-                await AfterApprovalAsync(updated, ct);
+                _decided.Writer.TryWrite(updated);
                 return;
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
@@ -269,9 +292,10 @@ internal sealed class CsrReconciler(
         if (!ClusterInventory.IsApproved(csr) || csr.Spec.SignerName != CsrSigners.KubeletClient) return;
         if (csr.Spec.Username is not { } user || !user.StartsWith(BootstrapToken.UserPrefix, StringComparison.Ordinal)) return;
         if (tokens.FindById(user[BootstrapToken.UserPrefix.Length..]) is not { } token) return;
+        // Revoked first: should deleting the Secret fail, the token Secret sync removes it as an orphan.
+        await tokens.RevokeAsync(token.Id, ct);
         try { await client.CoreV1.DeleteNamespacedSecretAsync(token.SecretName, "kube-system", cancellationToken: ct); }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound) { }
-        await tokens.RevokeAsync(token.Id, ct);
         logger.LogInformation("Bootstrap token {TokenId} of machine {Machine} revoked and its Secret deleted: CSR {Csr} was approved",
             token.Id, token.MachineName, csr.Metadata.Name);
     }
