@@ -139,7 +139,7 @@ public sealed class ApprovalWorker(
         var recorder = new DecisionRecorder(client, _options, status, metrics, time, logger);
         var reconciler = new CsrReconciler(client, _options, policy, catalog, registry, tokens, recorder, status, metrics, time, logger);
         var secrets = new TokenSecretSync(client, tokens, _options, time, logger);
-        try { await Task.WhenAll(reconciler.RunAsync(ct), secrets.RunAsync(ct)); }
+        try { await Task.WhenAll(reconciler.RunAsync(ct), secrets.RunAsync(ct), recorder.RunAsync(ct)); }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
         catch (Exception e)
         {

@@ -29,16 +29,21 @@ internal sealed class ClusterInventory
             .ToImmutableDictionary(t => t.Id, t => t.MachineName, StringComparer.Ordinal);
         var nodeFacts = nodes.Select(ToNodeFacts).ToImmutableArray();
 
+        // Attribution by hash lookup: a join storm has as many pending CSRs as machines, so a linear search
+        // per CSR would make every pass quadratic.
+        var byNodeName = new Dictionary<string, MachineFacts>(StringComparer.OrdinalIgnoreCase);
+        foreach (var machine in machines)
+            foreach (var name in machine.DnsNames.Prepend(machine.Name))
+                byNodeName.TryAdd(name, machine);
         var byMachine = new Dictionary<string, int>(StringComparer.Ordinal);
         var total = 0;
-        var lookup = new InventorySnapshot(machines, tokenMachines, nodeFacts, ImmutableDictionary<string, int>.Empty, 0);
         foreach (var csr in pending)
         {
             total++;
-            if (NodeName(csr) is { } node && lookup.FindMachineByNodeName(node) is { } machine)
+            if (NodeName(csr) is { } node && byNodeName.GetValueOrDefault(node) is { } machine)
                 byMachine[machine.Name] = byMachine.GetValueOrDefault(machine.Name) + 1;
         }
-        return lookup with { PendingByMachine = byMachine.ToImmutableDictionary(StringComparer.Ordinal), TotalPending = total };
+        return new InventorySnapshot(machines, tokenMachines, nodeFacts, byMachine.ToImmutableDictionary(StringComparer.Ordinal), total);
     }
 
     /// <summary>Forgets CSRs that no longer exist.</summary>
@@ -53,7 +58,7 @@ internal sealed class ClusterInventory
         _nodeByUid.GetOrAdd(csr.Metadata.Uid ?? csr.Metadata.Name, _ => csr.Spec.SignerName switch
         {
             CsrSigners.KubeletServing when csr.Spec.Username?.StartsWith(NodePrefix, StringComparison.Ordinal) == true => csr.Spec.Username[NodePrefix.Length..],
-            CsrSigners.KubeletClient => ParsedCsr.TryParse(csr.Spec.Request ?? [], out _)?.Subject
+            CsrSigners.KubeletClient => ParsedCsr.TryParse(csr.Spec.Request ?? [], out _, verifySignature: false)?.Subject
                 .Select(a => a.Value).FirstOrDefault(v => v?.StartsWith(NodePrefix, StringComparison.Ordinal) == true)?[NodePrefix.Length..],
             _ => null,
         });

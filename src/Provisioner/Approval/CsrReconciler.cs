@@ -38,6 +38,7 @@ internal sealed class CsrReconciler(
     private readonly Channel<string> _queue = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentDictionary<string, byte> _queued = new(StringComparer.Ordinal);
     private readonly ClusterInventory _inventory = new();
+    private int _deciding;
     // Token clean-up writes the token file; it runs beside the approvals so a join storm is not slowed by it.
     private readonly Channel<V1CertificateSigningRequest> _decided = Channel.CreateUnbounded<V1CertificateSigningRequest>(new UnboundedChannelOptions { SingleReader = true });
 
@@ -59,6 +60,9 @@ internal sealed class CsrReconciler(
         {
             await foreach (var csr in _decided.Reader.ReadAllAsync(ct))
             {
+                // Yield to approvals: during a join storm, the machines waiting for their certificate come first.
+                while (Volatile.Read(ref _deciding) > 0 || !_queued.IsEmpty)
+                    await Task.Delay(TimeSpan.FromMilliseconds(50), time, ct);
                 try { await AfterApprovalAsync(csr, ct); }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
@@ -188,6 +192,7 @@ internal sealed class CsrReconciler(
                     _queued.TryRemove(name, out _);
                     batch.Add(name);
                 }
+                Interlocked.Increment(ref _deciding);
                 try
                 {
                     await DecideBatchAsync(batch, ct);
@@ -200,6 +205,7 @@ internal sealed class CsrReconciler(
                     await Task.Delay(delay, time, ct);
                     foreach (var name in batch) Enqueue(name);
                 }
+                finally { Interlocked.Decrement(ref _deciding); }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
@@ -236,7 +242,7 @@ internal sealed class CsrReconciler(
             var decision = policy.Decide(ClusterInventory.Facts(csr), inventory);
             if (decision.Verdict == CsrVerdict.LeavePending)
             {
-                await recorder.RecordAsync(csr, decision, onlyIfChanged: true, ct);
+                recorder.Record(csr, decision, onlyIfChanged: true);
                 return;
             }
 
@@ -245,7 +251,7 @@ internal sealed class CsrReconciler(
                 var updated = await client.CertificatesV1.ReplaceCertificateSigningRequestApprovalAsync(WithCondition(csr, decision), name, cancellationToken: ct);
                 _approvedUids.TryAdd(updated.Metadata.Uid ?? "", 0);
                 _cache[name] = updated;
-                await recorder.RecordAsync(updated, decision, onlyIfChanged: false, ct);
+                recorder.Record(updated, decision, onlyIfChanged: false);
                 _decided.Writer.TryWrite(updated);
                 return;
             }

@@ -35,7 +35,30 @@ internal sealed class DecisionRecorder(
     public static string EventReason(string reason) =>
         string.Concat(reason.Split('-', StringSplitOptions.RemoveEmptyEntries).Select(w => char.ToUpperInvariant(w[0]) + w[1..]));
 
-    public async Task RecordAsync(V1CertificateSigningRequest csr, CsrDecision decision, bool onlyIfChanged, CancellationToken ct)
+    // Events are written beside the decisions: an approval never waits for its Event.
+    private readonly System.Threading.Channels.Channel<Corev1Event> _events =
+        System.Threading.Channels.Channel.CreateUnbounded<Corev1Event>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = false });
+
+    /// <summary>Writes the queued Events until <paramref name="ct"/> is cancelled.</summary>
+    public async Task RunAsync(CancellationToken ct)
+    {
+        try
+        {
+            await Parallel.ForEachAsync(_events.Reader.ReadAllAsync(ct), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct },
+                async (ev, token) =>
+                {
+                    try { await client.CoreV1.CreateNamespacedEventAsync(ev, options.EventNamespace, cancellationToken: token); }
+                    catch (Exception e) when (!token.IsCancellationRequested)
+                    {
+                        // The decision stands whether or not the Event could be written; the log line has it.
+                        logger.LogWarning("Could not record an Event for CSR {Csr}: {Error}", ev.InvolvedObject.Name, e.Message);
+                    }
+                });
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+    }
+
+    public void Record(V1CertificateSigningRequest csr, CsrDecision decision, bool onlyIfChanged)
     {
         var key = csr.Metadata.Uid ?? csr.Metadata.Name;
         var label = DecisionLabel(decision.Verdict);
@@ -53,35 +76,27 @@ internal sealed class DecisionRecorder(
         status.Record(new DecisionRecord(now, csr.Metadata.Name, signer, requester, label, decision.Reason, decision.Message,
             decision.NodeName, decision.MachineName));
 
-        try
+        _events.Writer.TryWrite(new Corev1Event
         {
-            await client.CoreV1.CreateNamespacedEventAsync(new Corev1Event
+            Metadata = new V1ObjectMeta { GenerateName = csr.Metadata.Name + "." },
+            InvolvedObject = new V1ObjectReference
             {
-                Metadata = new V1ObjectMeta { GenerateName = csr.Metadata.Name + "." },
-                InvolvedObject = new V1ObjectReference
-                {
-                    Kind = "CertificateSigningRequest",
-                    ApiVersion = "certificates.k8s.io/v1",
-                    Name = csr.Metadata.Name,
-                    Uid = csr.Metadata.Uid,
-                    ResourceVersion = csr.Metadata.ResourceVersion,
-                },
-                Reason = EventReason(decision.Reason),
-                Message = decision.Message,
-                Type = decision.Verdict == CsrVerdict.Approve ? "Normal" : "Warning",
-                Action = decision.Verdict switch { CsrVerdict.Approve => "Approve", CsrVerdict.Deny => "Deny", _ => "LeavePending" },
-                Source = new V1EventSource { Component = EventComponent },
-                ReportingComponent = "provisioner.dev/approver",
-                ReportingInstance = options.Identity,
-                FirstTimestamp = now.UtcDateTime,
-                LastTimestamp = now.UtcDateTime,
-                Count = 1,
-            }, options.EventNamespace, cancellationToken: ct);
-        }
-        catch (Exception e) when (!ct.IsCancellationRequested)
-        {
-            // The decision stands whether or not the Event could be written; the log line above has it.
-            logger.LogWarning("Could not record an Event for CSR {Csr}: {Error}", csr.Metadata.Name, e.Message);
-        }
+                Kind = "CertificateSigningRequest",
+                ApiVersion = "certificates.k8s.io/v1",
+                Name = csr.Metadata.Name,
+                Uid = csr.Metadata.Uid,
+                ResourceVersion = csr.Metadata.ResourceVersion,
+            },
+            Reason = EventReason(decision.Reason),
+            Message = decision.Message,
+            Type = decision.Verdict == CsrVerdict.Approve ? "Normal" : "Warning",
+            Action = decision.Verdict switch { CsrVerdict.Approve => "Approve", CsrVerdict.Deny => "Deny", _ => "LeavePending" },
+            Source = new V1EventSource { Component = EventComponent },
+            ReportingComponent = "provisioner.dev/approver",
+            ReportingInstance = options.Identity,
+            FirstTimestamp = now.UtcDateTime,
+            LastTimestamp = now.UtcDateTime,
+            Count = 1,
+        });
     }
 }

@@ -21,6 +21,7 @@ internal sealed class TokenSecretSync(
     ILogger logger)
 {
     private const string Namespace = "kube-system";
+    private static readonly TimeSpan ChangeDebounce = TimeSpan.FromMilliseconds(250);
     private readonly SemaphoreSlim _changed = new(0, 1);
 
     public async Task RunAsync(CancellationToken ct)
@@ -51,7 +52,9 @@ internal sealed class TokenSecretSync(
                     wait = backoff.Next();
                     logger.LogWarning("Syncing bootstrap token Secrets failed: {Error}; retrying in {Delay}", e.Message, wait);
                 }
-                await _changed.WaitAsync(wait, ct);
+                // A burst of changes (a thousand machines fetching their Ignition, or being approved) is one sync.
+                if (await _changed.WaitAsync(wait, ct))
+                    await Task.Delay(ChangeDebounce, time, ct);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
