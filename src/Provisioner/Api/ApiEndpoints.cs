@@ -30,7 +30,7 @@ public static partial class ApiEndpoints
     {
         app.MapGet("/healthz", () => Results.Text("ok\n"));
 
-        app.MapGet("/readyz", (CatalogStore catalog) =>
+        app.MapGet("/readyz", (CatalogStore catalog, Approval.ApproverStatus approver) =>
         {
             var snapshot = catalog.Current;
             return Results.Json(new
@@ -43,6 +43,7 @@ public static partial class ApiEndpoints
                     roles = snapshot.Profiles.Roles.Count,
                     lastReloadProblems = catalog.LastReloadProblems.Select(p => p.ToString()).ToArray(),
                 },
+                approver = new { state = approver.State, detail = approver.Detail },
             }, Json);
         });
 

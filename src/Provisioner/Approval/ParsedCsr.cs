@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Net;
+using System.Security.Cryptography;
 using System.Text;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.Pkcs;
@@ -30,11 +31,12 @@ internal sealed record ParsedCsr(
 {
     private static readonly DerObjectIdentifier ExtensionRequest = PkcsObjectIdentifiers.Pkcs9AtExtensionRequest;
 
-    public static ParsedCsr? TryParse(ReadOnlyMemory<byte> pem, out string error)
+    /// <param name="verifySignature">False only to read who a request is for (its signature is then reported invalid).</param>
+    public static ParsedCsr? TryParse(ReadOnlyMemory<byte> pem, out string error, bool verifySignature = true)
     {
         try
         {
-            return Parse(pem, out error);
+            return Parse(pem, out error, verifySignature);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -45,7 +47,7 @@ internal sealed record ParsedCsr(
         }
     }
 
-    private static ParsedCsr? Parse(ReadOnlyMemory<byte> pem, out string error)
+    private static ParsedCsr? Parse(ReadOnlyMemory<byte> pem, out string error, bool verifySignature)
     {
         using var reader = new PemReader(new StringReader(Encoding.ASCII.GetString(pem.Span)));
         var block = reader.ReadPemObject();
@@ -70,11 +72,20 @@ internal sealed record ParsedCsr(
             extensions is null ? [] : ReadSubjectAltNames(extensions),
             extensions is null ? null : DescribeCaUse(extensions),
             request.GetPublicKey(),
-            VerifiesItself(request));
+            verifySignature && VerifiesItself(request));
     }
 
     private static bool VerifiesItself(Pkcs10CertificationRequest request)
     {
+        // Native verification (OpenSSL underneath) is ~50x faster than BouncyCastle's managed EC code, and a
+        // join storm verifies one signature per machine. Only a "valid" from it is taken; anything it rejects
+        // or cannot handle is left to BouncyCastle, whose answer stands.
+        try
+        {
+            if (VerifiesNatively(request)) return true;
+        }
+        catch (CryptographicException) { }
+
         // A mangled signature may fail to decode rather than fail to verify; both mean "not signed by this key".
         try
         {
@@ -85,6 +96,45 @@ internal sealed record ParsedCsr(
             return false;
         }
     }
+
+    private static bool VerifiesNatively(Pkcs10CertificationRequest request)
+    {
+        var info = request.GetCertificationRequestInfo();
+        var signed = info.GetDerEncoded();
+        var spki = info.SubjectPublicKeyInfo.GetDerEncoded();
+        var signature = request.GetSignatureOctets();
+        switch (request.SignatureAlgorithm.Algorithm.Id)
+        {
+            case "1.2.840.10045.4.3.2" or "1.2.840.10045.4.3.3" or "1.2.840.10045.4.3.4":
+            {
+                using var key = ECDsa.Create();
+                key.ImportSubjectPublicKeyInfo(spki, out _);
+                return key.VerifyData(signed, signature, EcdsaHash(request.SignatureAlgorithm.Algorithm.Id), DSASignatureFormat.Rfc3279DerSequence);
+            }
+            case "1.2.840.113549.1.1.11" or "1.2.840.113549.1.1.12" or "1.2.840.113549.1.1.13":
+            {
+                using var key = RSA.Create();
+                key.ImportSubjectPublicKeyInfo(spki, out _);
+                return key.VerifyData(signed, signature, RsaHash(request.SignatureAlgorithm.Algorithm.Id), RSASignaturePadding.Pkcs1);
+            }
+            default:
+                return false;
+        }
+    }
+
+    private static HashAlgorithmName EcdsaHash(string oid) => oid[^1] switch
+    {
+        '2' => HashAlgorithmName.SHA256,
+        '3' => HashAlgorithmName.SHA384,
+        _ => HashAlgorithmName.SHA512,
+    };
+
+    private static HashAlgorithmName RsaHash(string oid) => oid[^2..] switch
+    {
+        "11" => HashAlgorithmName.SHA256,
+        "12" => HashAlgorithmName.SHA384,
+        _ => HashAlgorithmName.SHA512,
+    };
 
     private static ImmutableArray<SubjectAttribute> SubjectAttributes(CertificationRequestInfo info)
     {

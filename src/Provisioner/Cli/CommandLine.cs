@@ -24,21 +24,24 @@ public static class CommandLine
         var logFormat = new Option<string?>("--log-format") { Description = "Log output: 'text' for people (default) or 'json' for machines.", HelpName = "text|json" };
         var config = new Option<string?>("--config") { Description = $"Settings file. Default: ./{Settings.DefaultConfigFile} when present. Flags win over PROVISIONER_* variables, which win over the file.", HelpName = "FILE" };
         var baseUrl = new Option<string?>("--base-url") { Description = "Base URL to write into the output when the profiles set no provisionerUrl.", HelpName = "URL" };
+        var kubeconfig = new Option<string?>("--kubeconfig") { Description = "Kubeconfig of the kubelet CSR approver. Default: <cluster-dir>/auth/provisioner-approver.kubeconfig when it exists, else the approver is off.", HelpName = "FILE" };
+        var noApprover = new Option<bool>("--no-approver") { Description = "Do not approve kubelet CSRs." };
+        var denyForged = new Option<bool>("--deny-forged") { Description = "Deny clearly forged CSRs (bad signature, CA use, another machine's token) instead of leaving them pending." };
         var machine = new Argument<string>("machine") { Description = "Machine name as written in the profiles." };
 
         ServerOptions Options(ParseResult r)
         {
             var configPath = r.GetValue(config);
             var flags = new SettingsLayer(r.GetValue(profiles), r.GetValue(templates),
-                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat), r.GetValue(clusterDir));
+                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat), r.GetValue(clusterDir), r.GetValue(kubeconfig));
             return Settings.Resolve(flags, Settings.FromEnvironment(env), Settings.FromFile(configPath ?? Settings.DefaultConfigFile, configPath is not null));
         }
 
         var serve = new Command("serve", "Serve iPXE scripts, Ignition configs and assets to machines that network-boot.")
-            { profiles, templates, assets, clusterDir, listen, logFormat, config };
+            { profiles, templates, assets, clusterDir, listen, logFormat, config, kubeconfig, noApprover, denyForged };
         serve.SetAction((r, ct) => Run(stderr, async () =>
         {
-            var options = Options(r);
+            var options = Approval.ApproverCommandLine.Apply(Options(r), !r.GetValue(noApprover), r.GetValue(denyForged));
             await using var server = ProvisionerServer.Build(options);
             await server.RunAsync(ct);
             return 0;

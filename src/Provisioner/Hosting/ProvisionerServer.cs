@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Provisioner.Api;
+using Provisioner.Approval;
 using Provisioner.Assets;
 using Provisioner.Boot;
 using Provisioner.Catalog;
@@ -91,6 +92,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
             sp.GetRequiredService<ILogger<CatalogStore>>(), options.ReloadDebounce));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
         builder.Services.AddClusterAssets();
+        builder.Services.AddApprover(options);
 
         var app = builder.Build();
         app.UseMiddleware<RequestTelemetry>();
@@ -98,6 +100,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         app.MapBootEndpoints();
         app.MapIgnitionEndpoints();
         app.MapApiEndpoints();
+        app.MapApproverEndpoints();
         var catalog = app.Services.GetRequiredService<CatalogStore>();
         var registry = app.Services.GetRequiredService<MachineRegistry>();
         app.MapAssets(app.Services.GetRequiredService<AssetFileServer>(),

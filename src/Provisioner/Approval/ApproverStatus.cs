@@ -1,0 +1,62 @@
+namespace Provisioner.Approval;
+
+/// <summary>What the approver is doing, for <c>/readyz</c> and <c>GET /api/v1/approver</c>.</summary>
+public static class ApproverStates
+{
+    public const string Starting = "starting";
+    public const string Disabled = "disabled";
+    public const string WaitingForApi = "waiting-for-api";
+    public const string Standby = "standby";
+    public const string Leader = "leader";
+}
+
+/// <summary>One decision as shown to operators.</summary>
+public sealed record DecisionRecord(
+    DateTimeOffset At, string Csr, string Signer, string Requester, string Decision, string Reason, string Message,
+    string? Node, string? Machine);
+
+public sealed record ApproverView(
+    string State, string? Detail, string Identity, string? Leader, string? Kubeconfig, int Pending,
+    IReadOnlyList<DecisionRecord> RecentDecisions);
+
+/// <summary>Thread-safe state of the approver: written by the worker, read by HTTP handlers.</summary>
+public sealed class ApproverStatus(ApproverOptions options)
+{
+    private readonly object _gate = new();
+    private readonly LinkedList<DecisionRecord> _recent = new();
+    private string _state = ApproverStates.Starting;
+    private string? _detail;
+    private string? _leader;
+    private string? _kubeconfig;
+    private int _pending;
+
+    public string State { get { lock (_gate) return _state; } }
+
+    public string? Detail { get { lock (_gate) return _detail; } }
+
+    public void Set(string state, string? detail)
+    {
+        lock (_gate) (_state, _detail) = (state, detail);
+    }
+
+    public void SetLeader(string? leader) { lock (_gate) _leader = leader; }
+
+    public void SetKubeconfig(string path) { lock (_gate) _kubeconfig = path; }
+
+    public void SetPending(int pending) { lock (_gate) _pending = pending; }
+
+    public void Record(DecisionRecord decision)
+    {
+        lock (_gate)
+        {
+            _recent.AddFirst(decision);
+            while (_recent.Count > options.RecentDecisions) _recent.RemoveLast();
+        }
+    }
+
+    /// <summary>Newest first.</summary>
+    public ApproverView View()
+    {
+        lock (_gate) return new ApproverView(_state, _detail, options.Identity, _leader, _kubeconfig, _pending, [.. _recent]);
+    }
+}

@@ -1,0 +1,117 @@
+using Provisioner.Approval;
+using Provisioner.Tests.Support;
+
+namespace Provisioner.Tests.Approval;
+
+/// <summary>
+/// The watch fails the ways real ones do — connection reset, server closing it, 410 Gone on reconnect,
+/// a 409 because someone else wrote the CSR first — and still every CSR is approved exactly once
+/// (the fake counts the writes to each CSR's approval subresource).
+/// </summary>
+[Trait(Category.Name, Category.Integration)]
+public sealed class ApproverWatchRobustnessTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>Renewals of one node only; the per-machine cap would otherwise (rightly) hold them.</summary>
+    private static ApproverOptions Uncapped()
+    {
+        var options = ApproverHarness.FastOptions();
+        return options with { Policy = options.Policy with { MaxPendingPerMachine = 10_000, PendingTotalHeadroom = 10_000 } };
+    }
+
+    private static async Task<ApproverHarness> WatchingAsync()
+    {
+        var h = await ApproverHarness.CreateAsync();
+        await h.SeedNodeAsync("worker-0");
+        await h.StartServerAsync(Uncapped());
+        await ApproverHarness.Eventually(() => h.Fake.OpenWatches > 0, "the approver's CSR watch");
+        return h;
+    }
+
+    [Fact]
+    public async Task Watch_reset_mid_stream_loses_nothing_and_approves_nothing_twice()
+    {
+        await using var h = await WatchingAsync();
+        var names = new List<string>(await h.CreateRenewalsAsync("worker-0", 10));
+
+        Assert.Equal(1, h.Fake.DropWatches(abort: true));
+        names.AddRange(await h.CreateRenewalsAsync("worker-0", 10));
+        await ApproverHarness.Eventually(() => h.Fake.OpenWatches > 0, "the approver to watch again");
+        names.AddRange(await h.CreateRenewalsAsync("worker-0", 10));
+
+        await h.AssertEachApprovedOnceAsync(names);
+    }
+
+    [Fact]
+    public async Task Watch_closed_by_the_server_is_resumed_from_the_last_resourceVersion()
+    {
+        await using var h = await WatchingAsync();
+        var names = new List<string>(await h.CreateRenewalsAsync("worker-0", 5));
+        await ApproverHarness.Eventually(() => names.All(n => ApproverHarness.ConditionType(h.Csr(n)) == "Approved"), "the first CSRs approved");
+        var listsBefore = h.Fake.Requests.Count(IsCsrList);
+
+        Assert.Equal(1, h.Fake.DropWatches());
+        names.AddRange(await h.CreateRenewalsAsync("worker-0", 5));
+
+        await h.AssertEachApprovedOnceAsync(names);
+        // Resumed, not re-listed: the resourceVersion it had was still good.
+        Assert.Equal(listsBefore, h.Fake.Requests.Count(IsCsrList));
+    }
+
+    [Fact]
+    public async Task Gone_on_reconnect_relists_and_approves_what_happened_meanwhile()
+    {
+        await using var h = await WatchingAsync();
+        var listsBefore = h.Fake.Requests.Count(IsCsrList);
+
+        h.Fake.ForceGoneOnNextWatch();
+        Assert.Equal(1, h.Fake.DropWatches());
+        var names = await h.CreateRenewalsAsync("worker-0", 10);
+
+        await h.AssertEachApprovedOnceAsync(names);
+        Assert.Equal(1, h.Fake.GoneAnswers);
+        Assert.True(h.Fake.Requests.Count(IsCsrList) > listsBefore, "a 410 must be followed by a fresh list");
+    }
+
+    [Fact]
+    public async Task Conflict_on_approval_is_decided_again_on_a_fresh_read_and_approved_once()
+    {
+        await using var h = await WatchingAsync();
+        h.Fake.InterveneBeforeNextUpdate("certificatesigningrequests");
+
+        var names = await h.CreateRenewalsAsync("worker-0", 1);
+
+        await h.AssertEachApprovedOnceAsync(names);
+        Assert.Contains(h.Fake.Requests, r => r.Method == "PUT" && r.PathAndQuery.Contains($"/{names[0]}/approval") && r.Status == 409);
+        Assert.Equal(CsrReasons.ApprovedRenewal, (await h.DecisionAsync(names[0])).GetProperty("reason").GetString());
+    }
+
+    [Fact]
+    public async Task Many_faults_during_a_join_storm_still_approve_each_csr_exactly_once()
+    {
+        await using var h = await WatchingAsync();
+        var storm = Task.Run(async () =>
+        {
+            var created = new List<string>();
+            for (var i = 0; i < 10; i++) created.AddRange(await h.CreateRenewalsAsync("worker-0", 10));
+            return created;
+        }, Ct);
+        for (var i = 0; !storm.IsCompleted; i++)
+        {
+            switch (i % 3)
+            {
+                case 0: h.Fake.DropWatches(abort: true); break;
+                case 1: h.Fake.ForceGoneOnNextWatch(); h.Fake.DropWatches(); break;
+                case 2: h.Fake.InterveneBeforeNextUpdate("certificatesigningrequests"); break;
+            }
+            await Task.Delay(30, Ct);
+        }
+
+        await h.AssertEachApprovedOnceAsync(await storm);
+    }
+
+    private static bool IsCsrList(Provisioner.FakeKubernetes.RecordedRequest r) =>
+        r.Method == "GET" && r.PathAndQuery.StartsWith("/apis/certificates.k8s.io/v1/certificatesigningrequests?", StringComparison.Ordinal)
+        && !r.PathAndQuery.Contains("watch=true", StringComparison.Ordinal) && !r.PathAndQuery.Contains("limit=1", StringComparison.Ordinal);
+}
