@@ -33,11 +33,12 @@ public static class CommandLine
             return Settings.Resolve(flags, Settings.FromEnvironment(env), Settings.FromFile(configPath ?? Settings.DefaultConfigFile, configPath is not null));
         }
 
+        var store = ReleaseCommands.StoreOption();
         var serve = new Command("serve", "Serve iPXE scripts, Ignition configs and assets to machines that network-boot.")
-            { profiles, templates, assets, listen, logFormat, config };
+            { profiles, templates, assets, listen, logFormat, config, store };
         serve.SetAction((r, ct) => Run(stderr, async () =>
         {
-            var options = Options(r);
+            var options = Options(r) with { StoreDirectory = r.GetValue(store) ?? env("PROVISIONER_STORE") };
             await using var server = ProvisionerServer.Build(options);
             await server.RunAsync(ct);
             return 0;
@@ -80,7 +81,7 @@ public static class CommandLine
         return new RootCommand("Provisioner: network-boots bare-metal machines into a Kubernetes cluster. " +
                                "It serves iPXE scripts, per-role Ignition configs and boot assets from machine profiles.")
         {
-            serve, validate, ipxe, ignition,
+            serve, validate, ipxe, ignition, ReleaseCommands.Build(stdout, stderr, env),
         };
     }
 

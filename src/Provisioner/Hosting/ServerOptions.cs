@@ -16,6 +16,8 @@ public sealed record ServerOptions
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
     public Serilog.Events.LogEventLevel MinimumLogLevel { get; init; } = Serilog.Events.LogEventLevel.Information;
     public TimeSpan ReloadDebounce { get; init; } = TimeSpan.FromMilliseconds(400);
+    /// <summary>The release mirror's content-addressed store; null means release-store/ beside the profiles directory.</summary>
+    public string? StoreDirectory { get; init; }
 }
 
 /// <summary>An <c>ADDR:PORT</c> to listen on; IPv6 as <c>[::1]:8080</c>; port 0 picks a free port.</summary>
