@@ -47,7 +47,7 @@ public sealed class OciLayoutImporterTests : IDisposable
         Assert.Equal(image.Manifest.Digest, result.Digest.ToString());
         Assert.Equal(image.Manifest.Digest, repo!.Tags["3.10"]);
         Assert.Equal(OciLayoutBuilder.OciManifest, repo.Manifests[image.Manifest.Digest]);
-        Assert.Equal(new[] { image.Config.Digest, image.Layer.Digest, image.Manifest.Digest }.Order(StringComparer.Ordinal), repo.Blobs);
+        Assert.Equal(new[] { image.Config.Digest, image.Layer.Digest, image.Manifest.Digest }.Order(StringComparer.Ordinal), repo.Blobs.Order(StringComparer.Ordinal));
     }
 
     [Fact]
