@@ -26,9 +26,24 @@ public static class ReleaseCommands
             return 0;
         }));
 
+        var stream = new Argument<string>("stream.json") { Description = "Fedora CoreOS stream metadata (e.g. a saved https://builds.coreos.fedoraproject.org/streams/stable.json)." };
+        var arch = new Option<string[]>("--arch") { Description = "Architectures to take (x86_64, aarch64, …); repeatable. Default: every one in the stream.", HelpName = "ARCH", Arity = ArgumentArity.ZeroOrMore };
+        var prefix = new Option<string>("--prefix") { Description = "Artifact name prefix: PREFIX/kernel, PREFIX/initramfs.img, PREFIX/rootfs.img.", HelpName = "PREFIX", DefaultValueFactory = _ => "fcos" };
+        var disk = new Option<bool>("--with-disk") { Description = "Also take the metal disk image (PREFIX/metal.raw.xz)." };
+        var importStream = new Command("import-stream", "Print the release's artifacts section (kernel, initramfs, rootfs per architecture with URL and sha256) from CoreOS stream metadata.")
+            { stream, arch, prefix, disk };
+        importStream.SetAction((r, ct) => Run(stderr, async () =>
+        {
+            var path = r.GetValue(stream)!;
+            if (!File.Exists(path)) throw new ReleaseException($"'{path}' does not exist");
+            var artifacts = CoreOsStream.Read(await File.ReadAllTextAsync(path, ct), path, r.GetValue(prefix)!, r.GetValue(arch), r.GetValue(disk));
+            await stdout.WriteAsync(CoreOsStream.ToYaml(artifacts, $"from {Path.GetFileName(path)}; paste below 'release:'"));
+            return 0;
+        }));
+
         return new Command("release", "The release mirror: OS boot artifacts and container images, verified by digest, served from this host.")
         {
-            importImage,
+            importImage, importStream,
         };
     }
 
