@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Provisioner.Profiles;
 using Provisioner.Release;
 
 namespace Provisioner.Cli;
@@ -41,10 +43,51 @@ public static class ReleaseCommands
             return 0;
         }));
 
+        var from = new Option<string?>("--from") { Description = "Take artifacts from this directory instead of their URLs (air-gapped import); files by artifact name, URL file name or sha256.", HelpName = "DIR" };
+        var concurrency = new Option<int>("--concurrency") { Description = "Artifacts downloaded at once.", HelpName = "N", DefaultValueFactory = _ => 3 };
+        var syncArch = new Option<string[]>("--arch") { Description = "Only these architectures; repeatable. Default: all in the release.", HelpName = "ARCH", Arity = ArgumentArity.ZeroOrMore };
+        var sync = new Command("sync", "Download every missing boot artifact of the profiles' release into the store, verifying sha256 while streaming; resumes interrupted downloads.")
+            { store, profiles, from, concurrency, syncArch };
+        sync.SetAction((r, ct) => Run(stderr, async () =>
+        {
+            var profilesDir = r.GetValue(profiles) ?? env("PROVISIONER_PROFILES") ?? "profiles";
+            var release = LoadRelease(profilesDir, env("PROVISIONER_TEMPLATES"));
+            var archs = r.GetValue(syncArch) ?? [];
+            var artifacts = release.Artifacts.Where(a => archs.Length == 0 || archs.Contains(a.Architecture)).ToList();
+            if (r.GetValue(concurrency) < 1) throw new ReleaseException("--concurrency must be at least 1");
+            var content = OpenStore(r, store, profiles, env);
+            using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+                .AddFilter("System.Net.Http", LogLevel.Warning));
+            var logger = loggers.CreateLogger("release-sync");
+            ISyncProgress progress = Console.IsErrorRedirected || !ReferenceEquals(stderr, Console.Error)
+                ? new LogProgress(logger, TimeProvider.System)
+                : new TerminalProgress(stderr, TimeProvider.System);
+            using var http = ReleaseHttp.CreateClient();
+            var syncer = new ArtifactSync(content, http, new SyncOptions { Concurrency = r.GetValue(concurrency), FromDirectory = r.GetValue(from) }, logger, progress);
+            var results = await syncer.SyncAsync(artifacts, ct);
+            foreach (var result in results)
+            {
+                if (result.Outcome == SyncOutcome.Failed) await stderr.WriteLineAsync($"error: {result.Error}");
+                else await stdout.WriteLineAsync($"{(result.Outcome == SyncOutcome.Downloaded ? "stored " : "present")} {result.Artifact} sha256:{result.Artifact.Sha256.Hex}");
+            }
+            var failed = results.Count(x => x.Outcome == SyncOutcome.Failed);
+            await stdout.WriteLineAsync($"{results.Count - failed} of {results.Count} artifact(s) in {content.Root}");
+            return failed == 0 ? 0 : 1;
+        }));
+
         return new Command("release", "The release mirror: OS boot artifacts and container images, verified by digest, served from this host.")
         {
-            importImage, importStream,
+            importImage, importStream, sync,
         };
+    }
+
+    /// <summary>The profiles' release section; profile problems are printed like <c>validate</c> does.</summary>
+    private static ReleaseSpec LoadRelease(string profilesDir, string? templates)
+    {
+        var sources = new ProfileSources(profilesDir, templates ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(profilesDir))!, "ignition-templates"));
+        var (profiles, problems) = ProfileLoader.TryLoad(sources);
+        if (profiles is null) throw new ProfileValidationException(problems);
+        return profiles.Release ?? throw new ReleaseException($"the profiles in {profilesDir} have no 'release:' section");
     }
 
     internal static Option<string?> StoreOption() =>
@@ -59,6 +102,12 @@ public static class ReleaseCommands
         try
         {
             return await action();
+        }
+        catch (ProfileValidationException e)
+        {
+            foreach (var d in e.Diagnostics) await stderr.WriteLineAsync(d.ToString());
+            await stderr.WriteLineAsync($"{e.Diagnostics.Count} problem(s) found.");
+            return 1;
         }
         catch (Exception e) when (e is ReleaseException or IOException or UnauthorizedAccessException or SettingsException)
         {
