@@ -23,12 +23,14 @@ public static class ReleaseHosting
         var store = new ContentStore(ReleaseStoreLocation.Resolve(options.StoreDirectory, options.ProfilesDirectory));
         services.AddSingleton(store);
         services.AddSingleton(new ImageRepositories(store));
+        services.AddHostedService<ReleaseSyncService>();
         return services;
     }
 
     public static WebApplication MapReleaseMirror(this WebApplication app)
     {
         app.MapRegistry(app.Services.GetRequiredService<ImageRepositories>(), app.Services.GetRequiredService<AssetFileServer>());
+        app.MapReleaseArtifacts();
         return app;
     }
 }
