@@ -66,6 +66,7 @@ public static class TemplateValues
                 ["base_url"] = baseUrl,
                 ["ignition_url"] = $"{baseUrl}/ignition?mac={Uri.EscapeDataString(primaryMac)}",
             },
+            ["release"] = Release.ReleaseTemplateValues.For(profiles.Release, provisionerBaseUrl),
         };
     }
 }
