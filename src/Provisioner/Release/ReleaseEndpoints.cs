@@ -59,16 +59,27 @@ public static class ReleaseEndpoints
             await files.ServeFileAsync(context, file, "no-cache", context.RequestAborted);
         });
 
-        app.MapGet("/api/v1/release", (CatalogStore catalog, ContentStore store) =>
+        app.MapGet("/api/v1/release", async (CatalogStore catalog, ContentStore store, ImageRepositories repositories, CancellationToken ct) =>
         {
             if (catalog.Current.Profiles.Release is not { } release)
                 return Results.Json(new { release = (object?)null, store = store.Root });
+            var images = new List<object>();
+            foreach (var i in release.Images)
+            {
+                // Served under the upstream name (registry/repository) so the machines' mirror configuration finds it.
+                var repo = await repositories.FindAsync($"{i.Registry}/{i.Repository}", ct);
+                images.Add(new
+                {
+                    component = i.Component, image = i.Reference, digest = i.Digest.ToString(),
+                    present = repo is not null && repo.Manifests.ContainsKey(i.Digest.ToString()),
+                });
+            }
             return Results.Json(new
             {
                 release = new
                 {
                     kubernetesVersion = release.KubernetesVersion,
-                    images = release.Images.Select(i => new { component = i.Component, image = i.Reference, digest = i.Digest.ToString() }),
+                    images,
                     artifacts = release.Artifacts.Select(a => new
                     {
                         name = a.Name, architecture = a.Architecture, source = a.Source.ToString(), sha256 = a.Sha256.Hex,
