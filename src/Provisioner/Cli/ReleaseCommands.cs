@@ -56,7 +56,10 @@ public static class ReleaseCommands
             var artifacts = release.Artifacts.Where(a => archs.Length == 0 || archs.Contains(a.Architecture)).ToList();
             if (r.GetValue(concurrency) < 1) throw new ReleaseException("--concurrency must be at least 1");
             var content = OpenStore(r, store, profiles, env);
-            using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+            // Logs go to stderr: stdout is the per-artifact result, for scripts.
+            using var loggers = LoggerFactory.Create(b => b
+                .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
+                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
                 .AddFilter("System.Net.Http", LogLevel.Warning));
             var logger = loggers.CreateLogger("release-sync");
             ISyncProgress progress = Console.IsErrorRedirected || !ReferenceEquals(stderr, Console.Error)

@@ -19,6 +19,8 @@ public sealed record SyncOptions
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>A directory of already-downloaded artifacts to take instead of the network (air-gapped import).</summary>
     public string? FromDirectory { get; init; }
+    /// <summary>A transfer that receives nothing for this long is abandoned and resumed (there is no overall timeout).</summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 public enum SyncOutcome { AlreadyPresent, Downloaded, Failed }
@@ -76,7 +78,10 @@ public sealed class ArtifactSync(ContentStore store, HttpClient http, SyncOption
         return [.. results.OrderBy(r => r.Artifact.Architecture, StringComparer.Ordinal).ThenBy(r => r.Artifact.Name, StringComparer.Ordinal)];
     }
 
-    /// <summary>Makes sure one artifact is in the store; concurrent callers for the same digest share one transfer.</summary>
+    /// <summary>
+    /// Makes sure one artifact is in the store; concurrent callers for the same digest share one transfer (which runs
+    /// under the first caller's cancellation token; later callers stop waiting when theirs is cancelled).
+    /// </summary>
     public async Task<SyncOutcome> EnsureAsync(ReleaseArtifact artifact, CancellationToken cancellationToken)
     {
         if (store.Contains(artifact.Sha256)) return SyncOutcome.AlreadyPresent;
@@ -150,12 +155,15 @@ public sealed class ArtifactSync(ContentStore store, HttpClient http, SyncOption
 
         using var request = new HttpRequestMessage(HttpMethod.Get, artifact.Source);
         if (offset > 0) request.Headers.Range = new RangeHeaderValue(offset, null);
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        // Re-armed on every received buffer: a silent origin breaks the transfer, which the retry then resumes.
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stall.CancelAfter(options.StallTimeout);
+        using var response = await SendAsync(request, what, artifact.Source, stall.Token, cancellationToken);
 
         if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && offset > 0)
         {
             // Nothing after the part: it may already be complete. The digest decides.
-            await VerifyAndCommitAsync(artifact, part, hash, what);
+            VerifyAndCommit(artifact, part, hash, what);
             return;
         }
         if (!response.IsSuccessStatusCode)
@@ -178,23 +186,40 @@ public sealed class ArtifactSync(ContentStore store, HttpClient http, SyncOption
         {
             try
             {
-                await ContentStore.CopyHashingAsync(body, target, hash, cancellationToken, n => progress?.Advanced(artifact, n));
+                await ContentStore.CopyHashingAsync(body, target, hash, stall.Token, n =>
+                {
+                    stall.CancelAfter(options.StallTimeout);
+                    progress?.Advanced(artifact, n);
+                });
             }
-            catch (Exception e) when (e is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
                 await target.FlushAsync(CancellationToken.None);
-                throw new TransientTransferException($"{what}: transfer from {artifact.Source} broke after {target.Length} bytes: {e.Message}", e);
+                var why = e is OperationCanceledException ? $"nothing received for {options.StallTimeout.TotalSeconds:0.#} s" : e.Message;
+                throw new TransientTransferException($"{what}: transfer from {artifact.Source} broke after {target.Length} bytes: {why}", e);
             }
             await target.FlushAsync(cancellationToken);
             target.Flush(flushToDisk: true);
             if (total is { } expectedLength && target.Length != expectedLength)
                 throw new TransientTransferException($"{what}: transfer from {artifact.Source} ended after {target.Length} of {expectedLength} bytes", null);
         }
-        await VerifyAndCommitAsync(artifact, part, hash, what);
+        VerifyAndCommit(artifact, part, hash, what);
         progress?.Finished(artifact);
     }
 
-    private Task VerifyAndCommitAsync(ReleaseArtifact artifact, string part, IncrementalHash hash, string what)
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string what, Uri source, CancellationToken stall, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TransientTransferException($"{what}: {source} did not answer within {options.StallTimeout.TotalSeconds:0.#} s", e);
+        }
+    }
+
+    private void VerifyAndCommit(ReleaseArtifact artifact, string part, IncrementalHash hash, string what)
     {
         var actual = Digest.FromHex(Convert.ToHexStringLower(hash.GetHashAndReset()));
         if (actual != artifact.Sha256)
@@ -203,7 +228,6 @@ public sealed class ArtifactSync(ContentStore store, HttpClient http, SyncOption
             throw new DigestMismatchException(what, artifact.Sha256, actual);
         }
         store.Commit(part, actual);
-        return Task.CompletedTask;
     }
 
     /// <summary>A broken transfer worth resuming.</summary>

@@ -96,6 +96,21 @@ public sealed class ArtifactSyncTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_origin_that_goes_silent_mid_file_is_abandoned_and_the_download_resumed()
+    {
+        _origin.DropAfter = 300_000;
+        _origin.DropTimes = 1;
+        _origin.StallInsteadOfDrop = true;
+        var options = new SyncOptions { RetryDelay = TimeSpan.FromMilliseconds(10), Retries = 3, StallTimeout = TimeSpan.FromMilliseconds(500) };
+
+        var result = Assert.Single(await NewSync(options).SyncAsync([Kernel()], Ct));
+
+        Assert.Equal(SyncOutcome.Downloaded, result.Outcome);
+        Assert.Equal(_kernel, await File.ReadAllBytesAsync(_store.BlobPath(Sha(_kernel)), Ct));
+        Assert.Matches("^bytes=[1-9][0-9]*-$", _origin.Requests.Last().Range);
+    }
+
+    [Fact]
     public async Task A_partial_file_left_by_an_interrupted_run_is_resumed_from_its_end()
     {
         Directory.CreateDirectory(_store.PartialDirectory);

@@ -31,6 +31,8 @@ public sealed class TestOrigin : IAsyncDisposable
     /// <summary>Bytes sent before the connection is dropped, for the next <see cref="DropTimes"/> answers.</summary>
     public int DropAfter { get; set; }
     public int DropTimes { set => _dropsLeft = value; }
+    /// <summary>Instead of dropping the connection after <see cref="DropAfter"/> bytes, go silent (keep it open).</summary>
+    public bool StallInsteadOfDrop { get; set; }
     /// <summary>Pause between 64 KiB chunks, so concurrent clients overlap.</summary>
     public TimeSpan ChunkDelay { get; set; }
 
@@ -89,6 +91,12 @@ public sealed class TestOrigin : IAsyncDisposable
             {
                 await context.Response.Body.WriteAsync(chunk[..(int)(DropAfter - sent)], context.RequestAborted);
                 await context.Response.Body.FlushAsync(context.RequestAborted);
+                if (StallInsteadOfDrop)
+                {
+                    try { await Task.Delay(Timeout.Infinite, context.RequestAborted); }
+                    catch (OperationCanceledException) { }
+                    return;
+                }
                 await Task.Delay(100, context.RequestAborted);
                 context.Abort();
                 return;
