@@ -84,6 +84,32 @@ public sealed class ContentStore
         File.Move(verifiedFile, BlobPath(digest), overwrite: true);
     }
 
+    /// <summary>
+    /// Deletes what crashed writers left in <see cref="TempDirectory"/>. Only entries older than
+    /// <paramref name="olderThan"/> go: another process sharing the store may be importing right now.
+    /// </summary>
+    public int RemoveStaleTemporaries(TimeSpan olderThan, TimeProvider time)
+    {
+        if (!Directory.Exists(TempDirectory)) return 0;
+        var cutoff = time.GetUtcNow().UtcDateTime - olderThan;
+        var removed = 0;
+        foreach (var entry in new DirectoryInfo(TempDirectory).EnumerateFileSystemInfos())
+        {
+            if (entry.LastWriteTimeUtc >= cutoff) continue;
+            try
+            {
+                if (entry is DirectoryInfo dir) dir.Delete(recursive: true);
+                else entry.Delete();
+                removed++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Vanished or busy: the next start tries again.
+            }
+        }
+        return removed;
+    }
+
     internal static FileStream OpenNew(string path, FileMode mode = FileMode.CreateNew)
     {
         var options = new FileStreamOptions { Mode = mode, Access = FileAccess.Write, Options = FileOptions.Asynchronous, BufferSize = 0 };

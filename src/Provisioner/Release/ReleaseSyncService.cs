@@ -16,6 +16,8 @@ public sealed class ReleaseSyncService(CatalogStore catalog, ContentStore store,
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var stale = store.RemoveStaleTemporaries(TimeSpan.FromHours(24), time);
+        if (stale > 0) logger.LogInformation("Removed {Count} stale temporary entries from {Directory}", stale, store.TempDirectory);
         using var http = ReleaseHttp.CreateClient();
         var sync = new ArtifactSync(store, http, new SyncOptions(), logger, new LogProgress(logger, time));
         CatalogSnapshot? synced = null;
