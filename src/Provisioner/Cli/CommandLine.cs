@@ -67,7 +67,10 @@ public static class CommandLine
             var s = m.Select;
             var identity = !s.Macs.IsEmpty ? new MachineQuery(s.Macs[0], null, null, null)
                 : new MachineQuery(null, s.Uuid, s.Uuid is null ? s.Serial : null, s.Uuid is null && s.Serial is null ? s.Hostname : null);
-            stdout.Write(IpxeScripts.ForMachine(url.GetLeftPart(UriPartial.Authority), snapshot.Profiles, m, identity));
+            // Release artifacts resolve against the store serve would use, so this prints what the machine would get.
+            var store = new Release.ContentStore(Release.ReleaseStoreLocation.Resolve(env("PROVISIONER_STORE"), snapshot.Profiles.Directory));
+            stdout.Write(IpxeScripts.ForMachine(url.GetLeftPart(UriPartial.Authority), snapshot.Profiles, m, identity,
+                Release.BootArtifacts.Resolver(snapshot.Profiles, store, Release.Architectures.Default)));
         })));
 
         var ignition = new Command("ignition", "Print the Ignition config a machine would get (JSON).") { machine, profiles, templates, config, baseUrl };

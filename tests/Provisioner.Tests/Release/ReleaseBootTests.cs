@@ -86,6 +86,27 @@ public sealed class ReleaseBootTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_ipxe_command_prints_what_the_server_hands_out_before_and_after_sync()
+    {
+        async Task<string> Ipxe()
+        {
+            var stdout = new StringWriter();
+            var exit = await CommandLine.InvokeAsync(["ipxe", "worker-0", "--profiles", _tree.Profiles], stdout, new StringWriter(),
+                name => name == "PROVISIONER_STORE" ? Store : null, Ct);
+            Assert.Equal(0, exit);
+            return stdout.ToString();
+        }
+
+        var before = await Ipxe();
+        Assert.Equal(0, await SyncAsync());
+        var after = await Ipxe();
+
+        Assert.Contains("needs release artifact fcos/kernel", before);
+        Assert.Contains($"kernel http://192.0.2.1:8080/assets/sha256/{Hex(_artifacts["fcos/kernel"])}?mac=52-54-00-00-30-01 ", after);
+        Assert.Equal(await _server.Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-01", Ct), after);
+    }
+
+    [Fact]
     public async Task A_mirrored_artifact_is_served_by_digest_as_immutable_with_ranges()
     {
         Assert.Equal(0, await SyncAsync());
