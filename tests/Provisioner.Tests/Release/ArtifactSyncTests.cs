@@ -164,6 +164,20 @@ public sealed class ArtifactSyncTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task No_more_artifacts_than_the_concurrency_bound_are_downloaded_at_once()
+    {
+        _origin.ChunkDelay = TimeSpan.FromMilliseconds(20);
+        var files = Enumerable.Range(0, 4).Select(i => RandomBytes(400_000, seed: 10 + i)).ToList();
+        for (var i = 0; i < files.Count; i++) _origin.Add($"f{i}", files[i]);
+        var artifacts = files.Select((f, i) => new ReleaseArtifact($"fcos/f{i}", "x86_64", _origin.Url($"f{i}"), Sha(f))).ToList();
+
+        var results = await NewSync(new SyncOptions { Concurrency = 2 }).SyncAsync(artifacts, Ct);
+
+        Assert.All(results, r => Assert.Equal(SyncOutcome.Downloaded, r.Outcome));
+        Assert.Equal(2, _origin.MaxConcurrent);
+    }
+
+    [Fact]
     public async Task A_file_url_is_copied_and_verified()
     {
         var path = Path.Combine(_work.FullName, "kernel-x86_64");

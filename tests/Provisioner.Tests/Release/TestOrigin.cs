@@ -21,6 +21,8 @@ public sealed class TestOrigin : IAsyncDisposable
     private readonly ConcurrentDictionary<string, byte[]> _files = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<(string Path, string? Range)> _requests = new();
     private int _dropsLeft;
+    private int _active;
+    private int _maxActive;
 
     private TestOrigin(WebApplication app) => _app = app;
 
@@ -40,6 +42,9 @@ public sealed class TestOrigin : IAsyncDisposable
 
     public void Add(string name, byte[] content) => _files[name] = content;
 
+    /// <summary>The most answers that were in progress at the same time.</summary>
+    public int MaxConcurrent => Volatile.Read(ref _maxActive);
+
     public int GetsOf(string name) => _requests.Count(r => r.Path == "/files/" + name);
 
     public static async Task<TestOrigin> StartAsync(CancellationToken cancellationToken)
@@ -56,6 +61,21 @@ public sealed class TestOrigin : IAsyncDisposable
     }
 
     private async Task ServeAsync(HttpContext context, string name)
+    {
+        var active = Interlocked.Increment(ref _active);
+        int max;
+        while (active > (max = Volatile.Read(ref _maxActive)) && Interlocked.CompareExchange(ref _maxActive, active, max) != max) { }
+        try
+        {
+            await AnswerAsync(context, name);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _active);
+        }
+    }
+
+    private async Task AnswerAsync(HttpContext context, string name)
     {
         var range = context.Request.Headers.Range.ToString();
         _requests.Enqueue((context.Request.Path.Value!, range.Length == 0 ? null : range));
