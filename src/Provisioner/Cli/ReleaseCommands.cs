@@ -11,7 +11,7 @@ public static class ReleaseCommands
     public static Command Build(TextWriter stdout, TextWriter stderr, Func<string, string?> env)
     {
         var store = StoreOption();
-        var profiles = new Option<string?>("--profiles") { Description = "Directory of profiles; the store defaults to release-store/ beside it. Default: ./profiles, or PROVISIONER_PROFILES.", HelpName = "DIR" };
+        var profiles = new Option<string?>("--profiles") { Description = "Directory of profiles; the store defaults to release-store/ beside it. Default: ./profiles, or PROVISIONER_PROFILES, or provisioner.yaml.", HelpName = "DIR" };
 
         var source = new Argument<string>("oci-layout") { Description = "An OCI image layout directory (index.json, blobs/) or a tar archive of one." };
         var reference = new Argument<string>("name:tag") { Description = "Where the registry serves it, e.g. k8s/kube-apiserver:v1.31.2." };
@@ -50,8 +50,7 @@ public static class ReleaseCommands
             { store, profiles, from, concurrency, syncArch };
         sync.SetAction((r, ct) => Run(stderr, async () =>
         {
-            var profilesDir = r.GetValue(profiles) ?? env("PROVISIONER_PROFILES") ?? "profiles";
-            var release = LoadRelease(profilesDir, env("PROVISIONER_TEMPLATES"));
+            var release = LoadRelease(Resolve(r, store, profiles, env));
             var archs = r.GetValue(syncArch) ?? [];
             var artifacts = release.Artifacts.Where(a => archs.Length == 0 || archs.Contains(a.Architecture)).ToList();
             if (r.GetValue(concurrency) < 1) throw new ReleaseException("--concurrency must be at least 1");
@@ -85,19 +84,26 @@ public static class ReleaseCommands
     }
 
     /// <summary>The profiles' release section; profile problems are printed like <c>validate</c> does.</summary>
-    private static ReleaseSpec LoadRelease(string profilesDir, string? templates)
+    private static ReleaseSpec LoadRelease(Hosting.ServerOptions options)
     {
-        var sources = new ProfileSources(profilesDir, templates ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(profilesDir))!, "ignition-templates"));
-        var (profiles, problems) = ProfileLoader.TryLoad(sources);
+        var (profiles, problems) = ProfileLoader.TryLoad(new ProfileSources(options.ProfilesDirectory, options.TemplatesDirectory));
         if (profiles is null) throw new ProfileValidationException(problems);
-        return profiles.Release ?? throw new ReleaseException($"the profiles in {profilesDir} have no 'release:' section");
+        return profiles.Release ?? throw new ReleaseException($"the profiles in {options.ProfilesDirectory} have no 'release:' section");
     }
 
     internal static Option<string?> StoreOption() =>
-        new("--store") { Description = "The release store (content-addressed). Default: release-store/ beside the profiles directory, or PROVISIONER_STORE.", HelpName = "DIR" };
+        new("--store") { Description = "The release store (content-addressed). Default: PROVISIONER_STORE, store in provisioner.yaml, else release-store/ beside the profiles directory.", HelpName = "DIR" };
 
-    private static ContentStore OpenStore(ParseResult r, Option<string?> store, Option<string?> profiles, Func<string, string?> env) =>
-        new(ReleaseStoreLocation.Resolve(r.GetValue(store) ?? env("PROVISIONER_STORE"), r.GetValue(profiles) ?? env("PROVISIONER_PROFILES") ?? "profiles"));
+    /// <summary>Profiles and store as <c>serve</c> resolves them: flags &gt; PROVISIONER_* &gt; provisioner.yaml &gt; defaults.</summary>
+    private static Hosting.ServerOptions Resolve(ParseResult r, Option<string?> store, Option<string?> profiles, Func<string, string?> env) =>
+        Settings.Resolve(new SettingsLayer(Profiles: r.GetValue(profiles), Store: r.GetValue(store)),
+            Settings.FromEnvironment(env), Settings.FromFile(Settings.DefaultConfigFile, explicitlyGiven: false));
+
+    private static ContentStore OpenStore(ParseResult r, Option<string?> store, Option<string?> profiles, Func<string, string?> env)
+    {
+        var options = Resolve(r, store, profiles, env);
+        return new ContentStore(ReleaseStoreLocation.Resolve(options.StoreDirectory, options.ProfilesDirectory));
+    }
 
     /// <summary>Operator mistakes and I/O failures: one line on stderr, exit 1.</summary>
     private static async Task<int> Run(TextWriter stderr, Func<Task<int>> action)

@@ -11,6 +11,13 @@ public sealed record ServerOptions
     public required string ProfilesDirectory { get; init; }
     public required string TemplatesDirectory { get; init; }
     public required string AssetsDirectory { get; init; }
+    /// <summary>
+    /// The rendered cluster (auth/, tls/, manifests/, bootstrap tokens); null means <c>cluster/</c> beside the
+    /// profiles directory. Not to be confused with <see cref="AssetsDirectory"/>, the boot files served at /assets.
+    /// </summary>
+    public string? ClusterDirectory { get; init; }
+    public string ResolvedClusterDirectory =>
+        ClusterDirectory ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(ProfilesDirectory.TrimEnd('/')))!, "cluster");
     /// <summary>Explicit listen addresses; empty means the defaults (127.0.0.1:8080 plus the profiles' address).</summary>
     public IReadOnlyList<ListenAddress> Listen { get; init; } = [];
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
