@@ -79,11 +79,16 @@ public sealed class OciLayoutBuilder
         return new TestImage(architecture, layer, config, manifest);
     }
 
+    public const string DockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
+
     /// <summary>An OCI image index over <paramref name="images"/>, each with its platform.</summary>
-    public TestDescriptor Index(params TestImage[] images) => Add(OciIndex, Json(new JsonObject
+    public TestDescriptor Index(params TestImage[] images) => Index(OciIndex, images);
+
+    /// <summary>An index of the given media type (OCI index or Docker manifest list).</summary>
+    public TestDescriptor Index(string mediaType, params TestImage[] images) => Add(mediaType, Json(new JsonObject
     {
         ["schemaVersion"] = 2,
-        ["mediaType"] = OciIndex,
+        ["mediaType"] = mediaType,
         ["manifests"] = new JsonArray([.. images.Select(i =>
         {
             var d = Descriptor(i.Manifest);

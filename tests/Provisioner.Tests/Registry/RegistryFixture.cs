@@ -6,7 +6,7 @@ namespace Provisioner.Tests.Registry;
 /// <summary>
 /// The real server with a release store holding images built by <see cref="OciLayoutBuilder"/>:
 /// <c>library/pause</c> (one OCI manifest, tags 3.8, 3.9, 3.10, latest), <c>k8s/kube-apiserver:v1.31.2</c>
-/// (an index for amd64 and arm64) and <c>docker/app:1</c> (Docker schema 2).
+/// (an index for amd64 and arm64) and <c>docker/app:1</c> (Docker schema 2) with <c>docker/app:multi</c> (a Docker manifest list).
 /// </summary>
 public sealed class RegistryFixture : IAsyncLifetime
 {
@@ -19,6 +19,7 @@ public sealed class RegistryFixture : IAsyncLifetime
     public TestImage ApiServerArm64 { get; private set; } = null!;
     public TestDescriptor ApiServerIndex { get; private set; } = null!;
     public TestImage DockerApp { get; private set; } = null!;
+    public TestDescriptor DockerList { get; private set; } = null!;
     public string Authority => $"127.0.0.1:{Server.BaseAddress.Port}";
 
     public async ValueTask InitializeAsync()
@@ -41,6 +42,9 @@ public sealed class RegistryFixture : IAsyncLifetime
         var docker = new OciLayoutBuilder();
         DockerApp = docker.Image("amd64", "docker app", docker: true);
         await importer.ImportAsync(docker.WriteLayout(Path.Combine(Tree.Root, "docker"), ("1", DockerApp.Manifest)), "docker/app", "1", null, ct);
+        var dockerArm = docker.Image("arm64", "docker app arm", docker: true);
+        DockerList = docker.Index(OciLayoutBuilder.DockerManifestList, DockerApp, dockerArm);
+        await importer.ImportAsync(docker.WriteLayout(Path.Combine(Tree.Root, "docker-list"), ("multi", DockerList)), "docker/app", "multi", null, ct);
 
         Server = await RunningServer.StartAsync(Tree, o => o with { StoreDirectory = Store });
     }

@@ -103,6 +103,26 @@ public sealed class RegistryHttpTests(RegistryFixture registry) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_docker_manifest_list_is_served_with_its_media_type()
+    {
+        using var response = await Send(HttpMethod.Get, "/v2/docker/app/manifests/multi");
+
+        Assert.Equal(OciLayoutBuilder.DockerManifestList, response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(registry.DockerList.Digest, response.Headers.GetValues("Docker-Content-Digest").Single());
+    }
+
+    [Fact]
+    public async Task HEAD_of_a_blob_has_its_length_and_digest_and_no_body()
+    {
+        using var response = await Send(HttpMethod.Head, $"/v2/library/pause/blobs/{registry.Pause.Layer.Digest}");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(registry.Pause.Layer.Size, response.Content.Headers.ContentLength);
+        Assert.Equal(registry.Pause.Layer.Digest, response.Headers.GetValues("Docker-Content-Digest").Single());
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync(Ct));
+    }
+
+    [Fact]
     public async Task A_blob_range_request_gets_exactly_those_bytes()
     {
         using var response = await Send(HttpMethod.Get, $"/v2/library/pause/blobs/{registry.Pause.Layer.Digest}",

@@ -94,6 +94,16 @@ public sealed class SkopeoRegistryTests(RegistryFixture registry) : IClassFixtur
     }
 
     [Fact]
+    public async Task Skopeo_resolves_a_docker_manifest_list_to_the_requested_architecture()
+    {
+        var result = (await _skopeo.RunAsync(Ct, "--override-arch", "arm64", "--override-os", "linux", "inspect", "--tls-verify=false", "--no-creds",
+            Docker("docker/app:multi"))).EnsureSuccess();
+
+        using var doc = JsonDocument.Parse(result.Stdout);
+        Assert.Equal("arm64", doc.RootElement.GetProperty("Architecture").GetString());
+    }
+
+    [Fact]
     public async Task Skopeo_reports_an_unknown_tag_as_manifest_unknown()
     {
         var result = await _skopeo.RunAsync(Ct, "inspect", "--tls-verify=false", "--no-creds", Docker("library/pause:nope"));

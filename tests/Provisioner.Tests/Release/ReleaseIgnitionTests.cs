@@ -103,6 +103,25 @@ public sealed class ReleaseIgnitionTests : IDisposable
         Assert.Contains("ExecStart=/usr/local/libexec/provisioner/release-image-check", unit.Contents);
     }
 
+    [Theory]
+    [InlineData("/usr/local/libexec/provisioner/release-image-check")]
+    [InlineData("/usr/local/libexec/provisioner/containerd-mirror-hosts")]
+    [Trait(Category.Name, Category.Integration)]
+    public async Task The_rendered_scripts_pass_shellcheck(string path)
+    {
+        var shellcheck = Requires.Program("shellcheck", "shellcheck");
+        WithRelease();
+        var script = Path.Combine(_tree.Root, Path.GetFileName(path));
+        await System.IO.File.WriteAllTextAsync(script, File(Render("bootstrap-0"), path), TestContext.Current.CancellationToken);
+
+        var start = new ProcessStartInfo(shellcheck, [script]) { RedirectStandardOutput = true };
+        using var process = Process.Start(start)!;
+        var findings = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(process.ExitCode == 0, findings);
+    }
+
     [Fact]
     public void Workers_do_not_get_the_mirror_configuration()
     {
