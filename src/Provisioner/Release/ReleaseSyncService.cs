@@ -30,14 +30,23 @@ public sealed class ReleaseSyncService(CatalogStore catalog, ContentStore store,
             if (due && current.Profiles.Release is { } release)
             {
                 lastAttempt = time.GetTimestamp();
-                var missing = release.Artifacts.Where(a => !store.Contains(a.Sha256)).ToList();
-                if (missing.Count > 0)
+                try
                 {
-                    logger.LogInformation("Release {Version}: mirroring {Count} missing boot artifact(s) into {Store}", release.KubernetesVersion, missing.Count, store.Root);
-                    var results = await sync.SyncAsync(missing, stoppingToken);
-                    failed = results.Any(r => r.Outcome == SyncOutcome.Failed);
+                    var missing = release.Artifacts.Where(a => !store.Contains(a.Sha256)).ToList();
+                    if (missing.Count > 0)
+                    {
+                        logger.LogInformation("Release {Version}: mirroring {Count} missing boot artifact(s) into {Store}", release.KubernetesVersion, missing.Count, store.Root);
+                        var results = await sync.SyncAsync(missing, stoppingToken);
+                        failed = results.Any(r => r.Outcome == SyncOutcome.Failed);
+                    }
+                    else failed = false;
                 }
-                else failed = false;
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    // An exception escaping a BackgroundService stops the host; mirroring must never take serving down.
+                    logger.LogError(e, "Release sync failed; retrying in {Interval}", RetryInterval);
+                    failed = true;
+                }
             }
             synced = current;
             try { await Task.Delay(PollInterval, time, stoppingToken); }
