@@ -77,9 +77,38 @@ public static class ReleaseCommands
             return failed == 0 ? 0 : 1;
         }));
 
+        var status = new Command("status", "List every artifact and image of the profiles' release as present or missing in the store. Exit code 1 when something is missing.")
+            { store, profiles };
+        status.SetAction((r, ct) => Run(stderr, async () =>
+        {
+            var options = Resolve(r, store, profiles, env);
+            var release = LoadRelease(options);
+            var content = new ContentStore(ReleaseStoreLocation.Resolve(options.StoreDirectory, options.ProfilesDirectory));
+            var repositories = new ImageRepositories(content);
+            var missing = 0;
+            foreach (var a in release.Artifacts)
+            {
+                var present = content.Contains(a.Sha256);
+                if (!present) missing++;
+                await stdout.WriteLineAsync($"{(present ? "present" : "MISSING")}  artifact {a} sha256:{a.Sha256.Hex}");
+            }
+            foreach (var i in release.Images)
+            {
+                // The registry serves release images under their upstream name, as the machines' mirror configuration asks.
+                var repo = await repositories.FindAsync($"{i.Registry}/{i.Repository}", ct);
+                var present = repo is not null && repo.Manifests.ContainsKey(i.Digest.ToString());
+                if (!present) missing++;
+                await stdout.WriteLineAsync($"{(present ? "present" : "MISSING")}  image {i.Component} {i.PinnedReference}");
+            }
+            await stdout.WriteLineAsync(missing == 0
+                ? $"release {release.KubernetesVersion}: everything is in {content.Root}"
+                : $"release {release.KubernetesVersion}: {missing} missing (sync artifacts with 'release sync', import images with 'release import-image <layout> <registry/repository:tag>')");
+            return missing == 0 ? 0 : 1;
+        }));
+
         return new Command("release", "The release mirror: OS boot artifacts and container images, verified by digest, served from this host.")
         {
-            importImage, importStream, sync,
+            importImage, importStream, sync, status,
         };
     }
 

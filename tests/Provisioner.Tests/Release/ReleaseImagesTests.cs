@@ -47,6 +47,20 @@ public sealed class ReleaseImagesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Release_status_lists_what_is_present_and_exits_1_while_something_is_missing()
+    {
+        var stdout = new StringWriter();
+
+        var exit = await Provisioner.Cli.CommandLine.InvokeAsync(["release", "status", "--profiles", _tree.Profiles, "--store", Store],
+            stdout, new StringWriter(), _ => null, Ct);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"present  image pause registry.k8s.io/pause@{_pause.Manifest.Digest}\n", stdout.ToString());
+        Assert.Contains($"MISSING  image etcd registry.k8s.io/etcd@sha256:{ReleaseYaml.Hex("etcd")}\n", stdout.ToString());
+        Assert.Contains("release v1.31.2: 6 missing", stdout.ToString());
+    }
+
+    [Fact]
     public async Task Skopeo_pulls_a_release_image_by_digest_at_the_path_the_mirror_configuration_uses()
     {
         using var skopeo = new Skopeo();
