@@ -166,7 +166,8 @@ public sealed class ArtifactSyncTests : IAsyncLifetime
     [Fact]
     public async Task No_more_artifacts_than_the_concurrency_bound_are_downloaded_at_once()
     {
-        _origin.ChunkDelay = TimeSpan.FromMilliseconds(20);
+        // Slow enough (about 0.4 s per file) that the two permitted downloads overlap even on a busy machine.
+        _origin.ChunkDelay = TimeSpan.FromMilliseconds(60);
         var files = Enumerable.Range(0, 4).Select(i => RandomBytes(400_000, seed: 10 + i)).ToList();
         for (var i = 0; i < files.Count; i++) _origin.Add($"f{i}", files[i]);
         var artifacts = files.Select((f, i) => new ReleaseArtifact($"fcos/f{i}", "x86_64", _origin.Url($"f{i}"), Sha(f))).ToList();
