@@ -77,6 +77,36 @@ public static class ReleaseCommands
             return failed == 0 ? 0 : 1;
         }));
 
+        var imagesDir = new Argument<string>("dir") { Description = "A directory with one OCI layout per component: <component>/ (a layout directory) or <component>.tar." };
+        var importImages = new Command("import-images", "Import every image of the profiles' release from a directory of OCI layouts (air-gapped), checking each against the digest the release pins; served under registry/repository:tag.")
+            { imagesDir, store, profiles };
+        importImages.SetAction((r, ct) => Run(stderr, async () =>
+        {
+            var options = Resolve(r, store, profiles, env);
+            var release = LoadRelease(options);
+            var content = new ContentStore(ReleaseStoreLocation.Resolve(options.StoreDirectory, options.ProfilesDirectory));
+            var importer = new OciLayoutImporter(new ImageRepositories(content));
+            var dir = r.GetValue(imagesDir)!;
+            var failed = 0;
+            foreach (var image in release.Images)
+            {
+                var source = new[] { Path.Combine(dir, image.Component), Path.Combine(dir, image.Component + ".tar") }
+                    .FirstOrDefault(p => Directory.Exists(p) || File.Exists(p));
+                try
+                {
+                    if (source is null) throw new ReleaseException($"no {image.Component}/ or {image.Component}.tar in {dir}");
+                    var result = await importer.ImportAsync(source, $"{image.Registry}/{image.Repository}", image.Tag, null, ct, pinned: image.Digest);
+                    await stdout.WriteLineAsync($"imported {image.Component} {image.Reference} {result.Digest}");
+                }
+                catch (ReleaseException e)
+                {
+                    failed++;
+                    await stderr.WriteLineAsync($"error: image {image.Component}: {e.Message}");
+                }
+            }
+            return failed == 0 ? 0 : 1;
+        }));
+
         var status = new Command("status", "List every artifact and image of the profiles' release as present or missing in the store. Exit code 1 when something is missing.")
             { store, profiles };
         status.SetAction((r, ct) => Run(stderr, async () =>
@@ -108,7 +138,7 @@ public static class ReleaseCommands
 
         return new Command("release", "The release mirror: OS boot artifacts and container images, verified by digest, served from this host.")
         {
-            importImage, importStream, sync, status,
+            importImage, importImages, importStream, sync, status,
         };
     }
 

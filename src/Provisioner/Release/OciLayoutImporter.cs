@@ -17,11 +17,13 @@ public sealed class OciLayoutImporter(ImageRepositories repositories)
 {
     private const long MaxManifestBytes = 4 << 20;
 
-    public async Task<ImageImportResult> ImportAsync(string source, string name, string tag, string? sourceRef, CancellationToken cancellationToken)
+    /// <param name="pinned">When given, the image's root manifest (or index) must have this digest, as a release pins it.</param>
+    public async Task<ImageImportResult> ImportAsync(string source, string name, string tag, string? sourceRef, CancellationToken cancellationToken,
+        Digest? pinned = null)
     {
         if (!ImageNames.IsValidName(name)) throw new ReleaseException($"'{name}' is not a repository name");
         if (!ImageNames.IsValidTag(tag)) throw new ReleaseException($"'{tag}' is not a tag");
-        if (Directory.Exists(source)) return await ImportDirectoryAsync(source, name, tag, sourceRef, cancellationToken);
+        if (Directory.Exists(source)) return await ImportDirectoryAsync(source, name, tag, sourceRef, pinned, cancellationToken);
         if (!File.Exists(source)) throw new ReleaseException($"'{source}' is neither an OCI layout directory nor an archive of one");
 
         var store = repositories.Store;
@@ -38,7 +40,7 @@ public sealed class OciLayoutImporter(ImageRepositories repositories)
             {
                 throw new ReleaseException($"'{source}' is not a tar archive of an OCI layout: {e.Message}");
             }
-            return await ImportDirectoryAsync(scratch, name, tag, sourceRef, cancellationToken, display: source);
+            return await ImportDirectoryAsync(scratch, name, tag, sourceRef, pinned, cancellationToken, display: source);
         }
         finally
         {
@@ -46,7 +48,7 @@ public sealed class OciLayoutImporter(ImageRepositories repositories)
         }
     }
 
-    private async Task<ImageImportResult> ImportDirectoryAsync(string layout, string name, string tag, string? sourceRef,
+    private async Task<ImageImportResult> ImportDirectoryAsync(string layout, string name, string tag, string? sourceRef, Digest? pinned,
         CancellationToken cancellationToken, string? display = null)
     {
         display ??= layout;
@@ -62,6 +64,8 @@ public sealed class OciLayoutImporter(ImageRepositories repositories)
         {
             throw new ReleaseException($"{display}/index.json: not valid JSON: {e.Message}");
         }
+        if (pinned is not null && root.Digest != pinned)
+            throw new ReleaseException($"{display}: the image is {root.Digest} but the release pins {name}:{tag} to {pinned}");
 
         var walk = new Walk(repositories.Store, layout, display);
         var mediaType = await walk.ManifestAsync(root, "index.json", cancellationToken);
