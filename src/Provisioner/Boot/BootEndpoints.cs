@@ -6,6 +6,7 @@ using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
+using Provisioner.Release;
 
 namespace Provisioner.Boot;
 
@@ -17,7 +18,7 @@ public static class BootEndpoints
         app.MapGet("/boot.ipxe", (HttpContext context, CatalogStore catalog) =>
             Script(ProvisionerUrls.BaseFor(context, catalog.Current.Profiles.Cluster), IpxeScripts.Chain));
 
-        app.MapGet("/ipxe", (HttpContext context, CatalogStore catalog, MachineRegistry registry) =>
+        app.MapGet("/ipxe", (HttpContext context, CatalogStore catalog, MachineRegistry registry, ContentStore releaseStore) =>
         {
             var snapshot = catalog.Current;
             var baseUrl = ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
@@ -33,7 +34,8 @@ public static class BootEndpoints
             }
             registry.RecordKnown(match.Machine, query, BootStage.Ipxe, remote, $"matched by {match.MatchedBy.ToString().ToLowerInvariant()}");
             context.SetMachine(match.Machine.Name);
-            return Script(baseUrl, b => IpxeScripts.ForMachine(b, snapshot.Profiles, match.Machine, query));
+            var artifacts = BootArtifacts.Resolver(snapshot.Profiles, releaseStore, Architectures.FromIpxe(context.Request.Query["arch"].ToString()));
+            return Script(baseUrl, b => IpxeScripts.ForMachine(b, snapshot.Profiles, match.Machine, query, artifacts));
         });
         return app;
     }

@@ -1,5 +1,6 @@
 using System.Text;
 using Provisioner.Profiles;
+using Provisioner.Release;
 
 namespace Provisioner.Boot;
 
@@ -29,11 +30,25 @@ public static class IpxeScripts
         "ignition.platform.id=metal",
     ];
 
-    public static string ForMachine(string baseUrl, ProfileSet profiles, MachineSpec machine, MachineQuery identity)
+    /// <param name="releaseArtifacts">
+    /// Resolves boot references that name release artifacts (null: the reference is an asset path or URL). Such
+    /// references become Provisioner's own content-addressed URLs; while one is not in the store yet, the machine
+    /// gets a retry script naming it instead of a URL that would 404.
+    /// </param>
+    public static string ForMachine(string baseUrl, ProfileSet profiles, MachineSpec machine, MachineQuery identity,
+        Func<string, BootArtifact?>? releaseArtifacts = null)
     {
         var role = profiles.Roles[machine.Role];
         var fetchQuery = BootQuery.ToQueryString(identity);
-        var initrds = role.Boot.Initrds.Select((path, i) => (Name: $"initrd{i}", Url: AssetUrl(baseUrl, path, fetchQuery))).ToList();
+        var release = releaseArtifacts ?? (_ => null);
+        var argValues = role.Boot.Args.Select(a => a.Split('=', 2)).Where(kv => kv.Length == 2).Select(kv => kv[1]);
+        var missing = new[] { role.Boot.Kernel }.Concat(role.Boot.Initrds).Concat(argValues)
+            .Select(release).OfType<BootArtifact>().Where(a => !a.Present).DistinctBy(a => a.Name).ToList();
+        if (missing.Count > 0) return MissingArtifacts(baseUrl, machine, missing, fetchQuery);
+        string Url(string reference) => release(reference) is { Sha256: { } sha }
+            ? $"{baseUrl}/assets/sha256/{sha.Hex}?{fetchQuery}"
+            : AssetUrl(baseUrl, reference, fetchQuery);
+        var initrds = role.Boot.Initrds.Select((path, i) => (Name: $"initrd{i}", Url: Url(path))).ToList();
 
         var args = new List<string>();
         // Under UEFI, iPXE passes initrds to the kernel only when named on the command line.
@@ -43,15 +58,31 @@ public static class IpxeScripts
             args.AddRange(["console=tty0", "console=ttyS0,115200n8"]);
         if (machine.InstallDisk is { } disk && !role.Boot.Args.Any(a => a.StartsWith("coreos.inst.install_dev=", StringComparison.Ordinal)))
             args.Add("coreos.inst.install_dev=" + disk);
-        args.AddRange(role.Boot.Args);
+        // key=<artifact name> (coreos.live.rootfs_url=fcos/rootfs.img) becomes key=<Provisioner's URL for it>.
+        args.AddRange(role.Boot.Args.Select(a => a.Split('=', 2) is [var key, var value] && release(value) is { Sha256: { } sha }
+            ? $"{key}={baseUrl}/assets/sha256/{sha.Hex}" : a));
 
         var sb = new StringBuilder();
         sb.Append("#!ipxe\n");
         sb.Append($"# Provisioner: machine {machine.Name}, role {role.Name}\n");
         sb.Append($"echo Provisioner: booting {machine.Name} ({role.Name})\n");
-        sb.Append($"kernel {AssetUrl(baseUrl, role.Boot.Kernel, fetchQuery)} {string.Join(' ', args)}\n");
+        sb.Append($"kernel {Url(role.Boot.Kernel)} {string.Join(' ', args)}\n");
         foreach (var (name, url) in initrds) sb.Append($"initrd --name {name} {url}\n");
         sb.Append("boot\n");
+        return sb.ToString();
+    }
+
+    /// <summary>The machine is known but a release artifact it boots is not mirrored and verified yet: say which, retry.</summary>
+    public static string MissingArtifacts(string baseUrl, MachineSpec machine, IReadOnlyList<BootArtifact> missing, string fetchQuery)
+    {
+        var sb = new StringBuilder("#!ipxe\n");
+        foreach (var a in missing)
+            sb.Append(a.Sha256 is { } sha
+                ? $"echo Provisioner: {Sanitize(machine.Name)} needs release artifact {Sanitize(a.Name)} ({a.Architecture}, sha256 {sha.Hex}), which is not downloaded and verified yet.\n"
+                : $"echo Provisioner: {Sanitize(machine.Name)} needs release artifact {Sanitize(a.Name)}, which the release does not define for {Sanitize(a.Architecture)}.\n");
+        sb.Append($"echo Retrying in {RetrySeconds} s.\n");
+        sb.Append($"sleep {RetrySeconds}\n");
+        sb.Append($"chain --replace --autofree {baseUrl}/ipxe?{fetchQuery}&arch={Uri.EscapeDataString(missing[0].Architecture)}\n");
         return sb.ToString();
     }
 

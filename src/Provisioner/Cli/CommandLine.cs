@@ -19,6 +19,7 @@ public static class CommandLine
         var profiles = new Option<string?>("--profiles") { Description = "Directory of machine profiles (*.yaml). Default: ./profiles, or PROVISIONER_PROFILES.", HelpName = "DIR" };
         var templates = new Option<string?>("--templates") { Description = "Directory of Ignition templates. Default: ignition-templates beside the profiles directory.", HelpName = "DIR" };
         var assets = new Option<string?>("--assets") { Description = "Directory served at /assets (kernels, initrds, images). Default: ./assets.", HelpName = "DIR" };
+        var store = ReleaseCommands.StoreOption();
         var clusterDir = new Option<string?>("--cluster-dir") { Description = "Directory of the rendered cluster (auth/, tls/, manifests/, bootstrap tokens). Default: cluster beside the profiles directory.", HelpName = "DIR" };
         var listen = new Option<string[]>("--listen") { Description = "Address to listen on, ADDR:PORT; repeatable. Default: 127.0.0.1:8080 plus the profiles' provisionerUrl address.", HelpName = "ADDR:PORT", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.ZeroOrMore };
         var logFormat = new Option<string?>("--log-format") { Description = "Log output: 'text' for people (default) or 'json' for machines.", HelpName = "text|json" };
@@ -33,12 +34,12 @@ public static class CommandLine
         {
             var configPath = r.GetValue(config);
             var flags = new SettingsLayer(r.GetValue(profiles), r.GetValue(templates),
-                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat), r.GetValue(clusterDir), r.GetValue(kubeconfig));
+                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat), r.GetValue(clusterDir), r.GetValue(kubeconfig), r.GetValue(store));
             return Settings.Resolve(flags, Settings.FromEnvironment(env), Settings.FromFile(configPath ?? Settings.DefaultConfigFile, configPath is not null));
         }
 
         var serve = new Command("serve", "Serve iPXE scripts, Ignition configs and assets to machines that network-boot.")
-            { profiles, templates, assets, clusterDir, listen, logFormat, config, kubeconfig, noApprover, denyForged };
+            { profiles, templates, assets, clusterDir, listen, logFormat, config, store, kubeconfig, noApprover, denyForged };
         serve.SetAction((r, ct) => Run(stderr, async () =>
         {
             var options = Approval.ApproverCommandLine.Apply(Options(r), !r.GetValue(noApprover), r.GetValue(denyForged));
@@ -63,15 +64,22 @@ public static class CommandLine
             return Task.FromResult(0);
         }));
 
-        var ipxe = new Command("ipxe", "Print the iPXE script a machine would get.") { machine, profiles, templates, config, baseUrl };
-        ipxe.SetAction((r, ct) => Run(stderr, () => WithMachine(r, Options(r), machine, baseUrl, stderr, (snapshot, m, url) =>
+        var ipxe = new Command("ipxe", "Print the iPXE script a machine would get.") { machine, profiles, templates, config, baseUrl, store };
+        ipxe.SetAction((r, ct) => Run(stderr, () =>
         {
-            // The one identity the machine's firmware would most likely send: its first MAC, else the others.
-            var s = m.Select;
-            var identity = !s.Macs.IsEmpty ? new MachineQuery(s.Macs[0], null, null, null)
-                : new MachineQuery(null, s.Uuid, s.Uuid is null ? s.Serial : null, s.Uuid is null && s.Serial is null ? s.Hostname : null);
-            stdout.Write(IpxeScripts.ForMachine(url.GetLeftPart(UriPartial.Authority), snapshot.Profiles, m, identity));
-        })));
+            var options = Options(r);
+            return WithMachine(r, options, machine, baseUrl, stderr, (snapshot, m, url) =>
+            {
+                // The one identity the machine's firmware would most likely send: its first MAC, else the others.
+                var s = m.Select;
+                var identity = !s.Macs.IsEmpty ? new MachineQuery(s.Macs[0], null, null, null)
+                    : new MachineQuery(null, s.Uuid, s.Uuid is null ? s.Serial : null, s.Uuid is null && s.Serial is null ? s.Hostname : null);
+                // Release artifacts resolve against the store serve would use, so this prints what the machine would get.
+                var content = new Release.ContentStore(Release.ReleaseStoreLocation.Resolve(options.StoreDirectory, options.ProfilesDirectory));
+                stdout.Write(IpxeScripts.ForMachine(url.GetLeftPart(UriPartial.Authority), snapshot.Profiles, m, identity,
+                    Release.BootArtifacts.Resolver(snapshot.Profiles, content, Release.Architectures.Default)));
+            });
+        }));
 
         var ignition = new Command("ignition", "Print the Ignition config a machine would get (JSON).") { machine, profiles, templates, config, baseUrl };
         ignition.SetAction((r, ct) => Run(stderr, () => WithMachine(r, Options(r), machine, baseUrl, stderr, (snapshot, m, url) =>
@@ -84,7 +92,7 @@ public static class CommandLine
         return new RootCommand("Provisioner: network-boots bare-metal machines into a Kubernetes cluster. " +
                                "It serves iPXE scripts, per-role Ignition configs and boot assets from machine profiles.")
         {
-            serve, validate, ipxe, ignition,
+            serve, validate, ipxe, ignition, ReleaseCommands.Build(stdout, stderr, env),
             RenderCommand.Build(stdout, Options, profiles, templates, config, Run, stderr),
         };
     }

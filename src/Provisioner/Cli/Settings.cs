@@ -5,7 +5,7 @@ namespace Provisioner.Cli;
 
 /// <summary>Values as given on one layer (flags, environment or provisioner.yaml); null = not given there.</summary>
 public sealed record SettingsLayer(string? Profiles = null, string? Templates = null, string? Assets = null,
-    IReadOnlyList<string>? Listen = null, string? LogFormat = null, string? ClusterDir = null, string? Kubeconfig = null);
+    IReadOnlyList<string>? Listen = null, string? LogFormat = null, string? ClusterDir = null, string? Kubeconfig = null, string? Store = null);
 
 /// <summary>
 /// Resolves settings with the precedence flags &gt; <c>PROVISIONER_*</c> environment &gt; provisioner.yaml &gt;
@@ -18,7 +18,7 @@ public static class Settings
     public static SettingsLayer FromEnvironment(Func<string, string?> env) => new(
         env("PROVISIONER_PROFILES"), env("PROVISIONER_TEMPLATES"), env("PROVISIONER_ASSETS"),
         env("PROVISIONER_LISTEN")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-        env("PROVISIONER_LOG_FORMAT"), env("PROVISIONER_CLUSTER_DIR"), env("PROVISIONER_KUBECONFIG"));
+        env("PROVISIONER_LOG_FORMAT"), env("PROVISIONER_CLUSTER_DIR"), env("PROVISIONER_KUBECONFIG"), env("PROVISIONER_STORE"));
 
     /// <summary>Reads provisioner.yaml; a missing default file is fine, a missing explicit one is an error.</summary>
     public static SettingsLayer FromFile(string? path, bool explicitlyGiven)
@@ -33,7 +33,7 @@ public static class Settings
         catch (YamlDotNet.Core.YamlException e) { throw new SettingsException($"{path}:{e.Start.Line}:{e.Start.Column}: not valid YAML: {e.InnerException?.Message ?? e.Message}"); }
         if (yaml.Documents.Count == 0) return new SettingsLayer();
         if (yaml.Documents[0].RootNode is not YamlMappingNode map) throw new SettingsException($"{path}: expected a mapping of settings");
-        string? profiles = null, templates = null, assets = null, logFormat = null, clusterDir = null, kubeconfig = null;
+        string? profiles = null, templates = null, assets = null, logFormat = null, clusterDir = null, kubeconfig = null, store = null;
         List<string>? listen = null;
         foreach (var (k, v) in map.Children)
         {
@@ -47,14 +47,15 @@ public static class Settings
                 case "logFormat": logFormat = Scalar(); break;
                 case "clusterDir": clusterDir = Scalar(); break;
                 case "kubeconfig": kubeconfig = Scalar(); break;
+                case "store": store = Scalar(); break;
                 case "listen":
                     listen = v is YamlSequenceNode seq ? [.. seq.Children.Select(c => ((YamlScalarNode)c).Value ?? "")] : [Scalar()];
                     break;
                 default:
-                    throw new SettingsException($"{path}:{k.Start.Line}:{k.Start.Column}: unknown setting '{key}' (known: profiles, templates, assets, clusterDir, kubeconfig, listen, logFormat)");
+                    throw new SettingsException($"{path}:{k.Start.Line}:{k.Start.Column}: unknown setting '{key}' (known: profiles, templates, assets, clusterDir, kubeconfig, store, listen, logFormat)");
             }
         }
-        return new SettingsLayer(profiles, templates, assets, listen, logFormat, clusterDir, kubeconfig);
+        return new SettingsLayer(profiles, templates, assets, listen, logFormat, clusterDir, kubeconfig, store);
     }
 
     public static ServerOptions Resolve(params SettingsLayer[] layersByPrecedence)
@@ -83,6 +84,7 @@ public static class Settings
             AssetsDirectory = assets,
             ClusterDirectory = First(l => l.ClusterDir),
             Approver = new Approval.ApproverOptions { Kubeconfig = First(l => l.Kubeconfig) },
+            StoreDirectory = First(l => l.Store),
             Listen = listen,
             LogFormat = format,
         };

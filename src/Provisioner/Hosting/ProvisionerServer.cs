@@ -18,6 +18,7 @@ using Provisioner.Ignition;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
+using Provisioner.Release;
 using Provisioner.Rendering;
 using Serilog;
 using Serilog.Formatting.Compact;
@@ -93,6 +94,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
         builder.Services.AddClusterAssets();
         builder.Services.AddApprover(options);
+        builder.Services.AddReleaseMirror(options);
 
         var app = builder.Build();
         app.UseMiddleware<RequestTelemetry>();
@@ -105,6 +107,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         var registry = app.Services.GetRequiredService<MachineRegistry>();
         app.MapAssets(app.Services.GetRequiredService<AssetFileServer>(),
             (context, path) => BootAssetTracking.Record(context, path, catalog, registry));
+        app.MapReleaseMirror();
         if (listenWarning is not null) app.Logger.LogWarning("{Warning}", listenWarning);
         return new ProvisionerServer(app);
     }

@@ -25,6 +25,8 @@ public sealed record ServerOptions
     public TimeSpan ReloadDebounce { get; init; } = TimeSpan.FromMilliseconds(400);
     /// <summary>The kubelet CSR approver: kubeconfig, policy, leader election (see README, "Approving kubelet CSRs").</summary>
     public Approval.ApproverOptions Approver { get; init; } = new();
+    /// <summary>The release mirror's content-addressed store; null means release-store/ beside the profiles directory.</summary>
+    public string? StoreDirectory { get; init; }
 }
 
 /// <summary>An <c>ADDR:PORT</c> to listen on; IPv6 as <c>[::1]:8080</c>; port 0 picks a free port.</summary>

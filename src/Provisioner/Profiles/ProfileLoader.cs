@@ -18,7 +18,7 @@ public sealed record ProfileSources(string ProfilesDirectory, string TemplatesDi
 /// </summary>
 public static partial class ProfileLoader
 {
-    public static readonly IReadOnlySet<string> KnownSections = new HashSet<string> { "cluster", "roles", "machines" };
+    public static readonly IReadOnlySet<string> KnownSections = new HashSet<string> { "cluster", "roles", "machines", "release" };
 
     /// <summary>Loads and validates; throws <see cref="ProfileValidationException"/> listing every problem.</summary>
     public static ProfileSet Load(ProfileSources sources)
@@ -91,6 +91,7 @@ public static partial class ProfileLoader
     private sealed class Builder(List<ProfileDiagnostic> diagnostics, string templatesDirectory)
     {
         private (ClusterSpec Spec, YamlNode Node, string File)? _cluster;
+        private (Release.ReleaseSpec? Spec, YamlNodeReader Reader)? _release;
         private readonly Dictionary<string, (RoleSpec Spec, YamlNode Node, string File)> _roles = new(StringComparer.Ordinal);
         private readonly List<(MachineSpec Spec, YamlNodeReader Reader)> _machines = [];
 
@@ -105,6 +106,11 @@ public static partial class ProfileLoader
             }
             var doc = new YamlNodeReader(map, file, "", diagnostics);
             if (doc.Mapping("cluster") is { } cluster) AddCluster(cluster);
+            if (doc.Mapping("release") is { } release)
+            {
+                if (_release is { } first) release.Error($"a second 'release' section; the first is at {first.Reader.Location}");
+                else _release = (Release.ReleaseSection.Read(release), release);
+            }
             if (doc.Mapping("roles") is { } roles)
                 foreach (var (k, v) in roles.Node.Children)
                     AddRole(roles, (YamlScalarNode)k, v);
@@ -417,10 +423,13 @@ public static partial class ProfileLoader
                         r.Error(r.Raw("network")!, r.FieldPath("network.address"), $"address {ip} lies inside the cluster's pod or service CIDR");
                 }
             }
+            if (_release is ({ } rel, var relReader) && rel.KubernetesVersion != cluster.KubernetesVersion)
+                relReader.Error(relReader.Raw("kubernetesVersion")!, relReader.FieldPath("kubernetesVersion"),
+                    $"the release is {rel.KubernetesVersion} but the cluster says kubernetesVersion {cluster.KubernetesVersion}");
             if (diagnostics.Count > 0) return null;
             return new ProfileSet(cluster,
                 _roles.ToImmutableDictionary(kv => kv.Key, kv => kv.Value.Spec, StringComparer.Ordinal),
-                [.. _machines.Select(m => m.Spec)], root);
+                [.. _machines.Select(m => m.Spec)], root) { Release = _release?.Spec };
         }
 
         private static IEnumerable<(string Key, string Field)> SelectorKeys(MachineSpec m)

@@ -10,6 +10,9 @@ public sealed record ProfileSet(
     ImmutableArray<MachineSpec> Machines,
     string Directory)
 {
+    /// <summary>The optional <c>release:</c> section (images and boot artifacts the release mirror serves).</summary>
+    public Release.ReleaseSpec? Release { get; init; }
+
     public MachineSpec? FindMachine(string name) =>
         Machines.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
 }

@@ -91,6 +91,7 @@ public static class TemplateValues
                 ["ignition_url"] = $"{baseUrl}/ignition?mac={Uri.EscapeDataString(primaryMac)}",
                 ["progress_url"] = $"{baseUrl}/api/v1/progress",
             },
+            ["release"] = Release.ReleaseTemplateValues.For(profiles.Release, provisionerBaseUrl),
         };
     }
 }

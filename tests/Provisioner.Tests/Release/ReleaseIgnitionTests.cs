@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Text;
+using Provisioner.Ignition;
+using Provisioner.Profiles;
+using Provisioner.Rendering;
+using Provisioner.Tests.Support;
+
+namespace Provisioner.Tests.Release;
+
+/// <summary>The release-mirror template: container runtimes pull the release's images by digest from the bootstrap host.</summary>
+public sealed class ReleaseIgnitionTests : IDisposable
+{
+    private static readonly Uri BaseUrl = new("http://192.0.2.1:8080/");
+    private readonly ProfileTree _tree = new();
+    private readonly IgnitionRenderer _renderer = new(new TextTemplates());
+
+    public void Dispose() => _tree.Dispose();
+
+    private IgnitionConfig Render(string machine)
+    {
+        var profiles = ProfileLoader.Load(_tree.Sources);
+        return _renderer.Render(IgnitionTemplateSet.Load(_tree.Templates), profiles, profiles.FindMachine(machine)!, BaseUrl);
+    }
+
+    private static string File(IgnitionConfig config, string path) =>
+        Encoding.UTF8.GetString(DataUrl.Decode(config.Storage!.Files!.Single(f => f.Path == path).Contents!));
+
+    private void WithRelease() => _tree.Write("release.yaml", ReleaseYaml.Section([]));
+
+    [Theory]
+    [InlineData("bootstrap-0")]
+    [InlineData("cp-0")]
+    public void Without_a_release_nothing_about_the_mirror_is_added(string machine)
+    {
+        var config = Render(machine);
+
+        Assert.DoesNotContain(config.Storage!.Files!, f => f.Path.Contains("provisioner-release") || f.Path.Contains("libexec/provisioner"));
+        Assert.DoesNotContain(config.Systemd!.Units!, u => u.Name is "release-image.service" or "release-mirror-hosts.service");
+    }
+
+    [Fact]
+    public void Registries_conf_mirrors_each_release_registry_by_digest_to_the_bootstrap_host()
+    {
+        WithRelease();
+
+        var conf = File(Render("cp-0"), "/etc/containers/registries.conf.d/50-provisioner-release.conf");
+
+        Assert.Contains("""
+            [[registry]]
+            prefix = "registry.k8s.io"
+            location = "registry.k8s.io"
+
+            [[registry.mirror]]
+            location = "192.0.2.1:8080/registry.k8s.io"
+            insecure = true
+            pull-from-mirror = "digest-only"
+            """, conf);
+    }
+
+    [Fact]
+    public async Task The_containerd_script_writes_hosts_toml_pointing_at_the_registry_path_of_the_mirror()
+    {
+        WithRelease();
+        var script = File(Render("bootstrap-0"), "/usr/local/libexec/provisioner/containerd-mirror-hosts");
+        var root = Directory.CreateTempSubdirectory("provisioner-hosts-");
+        try
+        {
+            // Run the rendered script for real, with /etc redirected into a temp directory.
+            var path = Path.Combine(root.FullName, "script.sh");
+            await System.IO.File.WriteAllTextAsync(path, script.Replace("/etc/containerd", root.FullName + "/etc/containerd"), TestContext.Current.CancellationToken);
+            using var sh = Process.Start("sh", path);
+            await sh.WaitForExitAsync(TestContext.Current.CancellationToken);
+
+            Assert.Equal(0, sh.ExitCode);
+            Assert.Equal("""
+                server = "https://registry.k8s.io"
+
+                [host."http://192.0.2.1:8080/v2/registry.k8s.io"]
+                  capabilities = ["pull"]
+                  override_path = true
+
+                """, await System.IO.File.ReadAllTextAsync(Path.Combine(root.FullName, "etc/containerd/certs.d/registry.k8s.io/hosts.toml"), TestContext.Current.CancellationToken));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_release_image_check_pulls_every_image_by_digest()
+    {
+        WithRelease();
+        var config = Render("bootstrap-0");
+
+        var script = File(config, "/usr/local/libexec/provisioner/release-image-check");
+        var unit = config.Systemd!.Units!.Single(u => u.Name == "release-image.service");
+
+        Assert.Contains($"\"registry.k8s.io/coredns/coredns@sha256:{ReleaseYaml.Hex("coredns")}\"", script);
+        Assert.Equal(7, script.Split('\n').Count(l => l.Contains("@sha256:", StringComparison.Ordinal)));
+        Assert.True(unit.Enabled);
+        Assert.Contains("Before=bootkube.service kubelet.service", unit.Contents);
+        Assert.Contains("ExecStart=/usr/local/libexec/provisioner/release-image-check", unit.Contents);
+    }
+
+    [Theory]
+    [InlineData("/usr/local/libexec/provisioner/release-image-check")]
+    [InlineData("/usr/local/libexec/provisioner/containerd-mirror-hosts")]
+    [Trait(Category.Name, Category.Integration)]
+    public async Task The_rendered_scripts_pass_shellcheck(string path)
+    {
+        var shellcheck = Requires.Program("shellcheck", "shellcheck");
+        WithRelease();
+        var script = Path.Combine(_tree.Root, Path.GetFileName(path));
+        await System.IO.File.WriteAllTextAsync(script, File(Render("bootstrap-0"), path), TestContext.Current.CancellationToken);
+
+        var start = new ProcessStartInfo(shellcheck, [script]) { RedirectStandardOutput = true };
+        using var process = Process.Start(start)!;
+        var findings = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(process.ExitCode == 0, findings);
+    }
+
+    [Fact]
+    public void Workers_do_not_get_the_mirror_configuration()
+    {
+        WithRelease();
+
+        Assert.DoesNotContain(Render("worker-0").Systemd!.Units!, u => u.Name == "release-image.service");
+    }
+}
