@@ -23,18 +23,20 @@ public static class CommandLine
         var logFormat = new Option<string?>("--log-format") { Description = "Log output: 'text' for people (default) or 'json' for machines.", HelpName = "text|json" };
         var config = new Option<string?>("--config") { Description = $"Settings file. Default: ./{Settings.DefaultConfigFile} when present. Flags win over PROVISIONER_* variables, which win over the file.", HelpName = "FILE" };
         var baseUrl = new Option<string?>("--base-url") { Description = "Base URL to write into the output when the profiles set no provisionerUrl.", HelpName = "URL" };
+        var pxe = new Provisioner.Pxe.PxeCommandLineOptions();
         var machine = new Argument<string>("machine") { Description = "Machine name as written in the profiles." };
 
         ServerOptions Options(ParseResult r)
         {
             var configPath = r.GetValue(config);
             var flags = new SettingsLayer(r.GetValue(profiles), r.GetValue(templates),
-                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat));
+                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat), pxe.Read(r));
             return Settings.Resolve(flags, Settings.FromEnvironment(env), Settings.FromFile(configPath ?? Settings.DefaultConfigFile, configPath is not null));
         }
 
         var serve = new Command("serve", "Serve iPXE scripts, Ignition configs and assets to machines that network-boot.")
             { profiles, templates, assets, listen, logFormat, config };
+        foreach (var option in pxe.All) serve.Options.Add(option);
         serve.SetAction((r, ct) => Run(stderr, async () =>
         {
             var options = Options(r);

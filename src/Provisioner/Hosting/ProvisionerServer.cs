@@ -16,6 +16,7 @@ using Provisioner.Ignition;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
+using Provisioner.Pxe;
 using Provisioner.Rendering;
 using Serilog;
 using Serilog.Formatting.Compact;
@@ -89,6 +90,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddSingleton(sp => new CatalogStore(initial, Sources(options), renderer, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CatalogStore>>(), options.ReloadDebounce));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
+        builder.Services.AddPxe(options.Pxe);
 
         var app = builder.Build();
         app.UseMiddleware<RequestTelemetry>();
@@ -100,6 +102,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         var registry = app.Services.GetRequiredService<MachineRegistry>();
         app.MapAssets(app.Services.GetRequiredService<AssetFileServer>(),
             (context, path) => BootAssetTracking.Record(context, path, catalog, registry));
+        app.MapPxe();
         if (listenWarning is not null) app.Logger.LogWarning("{Warning}", listenWarning);
         return new ProvisionerServer(app);
     }

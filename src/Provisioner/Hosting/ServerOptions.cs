@@ -16,6 +16,8 @@ public sealed record ServerOptions
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
     public Serilog.Events.LogEventLevel MinimumLogLevel { get; init; } = Serilog.Events.LogEventLevel.Information;
     public TimeSpan ReloadDebounce { get; init; } = TimeSpan.FromMilliseconds(400);
+    /// <summary>Built-in TFTP and ProxyDHCP; null = both off.</summary>
+    public Provisioner.Pxe.PxeOptions? Pxe { get; init; }
 }
 
 /// <summary>An <c>ADDR:PORT</c> to listen on; IPv6 as <c>[::1]:8080</c>; port 0 picks a free port.</summary>
