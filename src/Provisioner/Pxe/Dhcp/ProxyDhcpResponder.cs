@@ -71,6 +71,12 @@ public sealed class ProxyDhcpResponder(ProxyDhcpSettings settings, TimeProvider 
 
     private sealed record ChainHop(uint TransactionId, DateTimeOffset At);
 
+    /// <summary>MACs remembered for chain-first; never more than <see cref="ProxyDhcpSettings.MaxTrackedClients"/>.</summary>
+    public int TrackedClients
+    {
+        get { lock (_gate) return _hops.Count; }
+    }
+
     public ProxyDhcpAnswer Handle(ReadOnlySpan<byte> datagram, ProxyDhcpPort port, ProxyDhcpContext context)
     {
         if (!DhcpPacket.TryParse(datagram, out var request, out var error)) return ProxyDhcpAnswer.Ignore("malformed: " + error);
