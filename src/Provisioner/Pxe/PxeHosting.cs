@@ -33,7 +33,9 @@ public static class PxeHosting
         {
             if (options.TftpRoot is { } root && !Directory.Exists(root))
                 throw new SettingsException($"--tftp-root: '{root}' does not exist");
-            var tftpOptions = new TftpOptions(tftp, options.TftpRoot is { } r ? [r] : []) { Files = binaries };
+            // 256 sessions: a rack powering on at once must not be refused; each session holds one window (~23 KB at
+            // blksize 1428 × windowsize 16), so the bound stays a few MB.
+            var tftpOptions = new TftpOptions(tftp, options.TftpRoot is { } r ? [r] : [], MaxSessions: 256) { Files = binaries };
             services.AddHostedService(sp => new TftpHostedService(tftpOptions, sp.GetRequiredService<ILogger<TftpServer>>()));
         }
 
