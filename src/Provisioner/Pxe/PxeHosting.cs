@@ -44,8 +44,6 @@ public static class PxeHosting
             if (options.Tftp is null)
                 throw new SettingsException("--proxy-dhcp sends PXE firmware to TFTP for iPXE: also give --tftp (e.g. --tftp 0.0.0.0)");
             var address = InterfaceAddress(name);
-            if (options.Tftp.Port != PxeOptions.TftpPort)
-                Console.Error.WriteLine($"warning: --tftp port {options.Tftp.Port} is not 69; PXE firmware told to boot from this server will ask port 69");
             services.AddSingleton(sp => new ProxyDhcpResponder(
                 new ProxyDhcpSettings(binaries.Keys.ToHashSet(StringComparer.Ordinal), options.UefiBootFile, options.ChainFirst),
                 sp.GetRequiredService<TimeProvider>()));
@@ -53,7 +51,7 @@ public static class PxeHosting
             {
                 var server = sp.GetRequiredService<IServer>();
                 var catalog = sp.GetRequiredService<CatalogStore>();
-                var serverOptions = new ProxyDhcpServerOptions(name, address, ip => HttpBase(ip, server, catalog));
+                var serverOptions = new ProxyDhcpServerOptions(name, address, ip => HttpBase(ip, server, catalog)) { TftpPort = options.Tftp.Port };
                 return new ProxyDhcpServer(serverOptions, sp.GetRequiredService<ProxyDhcpResponder>(), sp.GetRequiredService<ILogger<ProxyDhcpServer>>());
             });
         }

@@ -14,6 +14,8 @@ public sealed record ProxyDhcpServerOptions(string Interface, IPAddress Interfac
     public int DhcpPort { get; init; } = 67;
     public int ClientPort { get; init; } = 68;
     public int BootServerPort { get; init; } = 4011;
+    /// <summary>Where our TFTP server listens; firmware can only ask port 69, so anything else is warned about.</summary>
+    public int TftpPort { get; init; } = PxeOptions.TftpPort;
 }
 
 /// <summary>
@@ -46,6 +48,7 @@ public sealed partial class ProxyDhcpServer(ProxyDhcpServerOptions options, Prox
         _listeners.Add((dhcp, Task.Run(() => ListenAsync(dhcp, ProxyDhcpPort.Dhcp, _stopping.Token), CancellationToken.None)));
         _listeners.Add((bootServer, Task.Run(() => ListenAsync(bootServer, ProxyDhcpPort.BootServer, _stopping.Token), CancellationToken.None)));
         LogListening(logger, options.Interface, options.InterfaceAddress, LocalPorts[0], LocalPorts[1]);
+        if (options.TftpPort != PxeOptions.TftpPort) LogTftpPort(logger, options.TftpPort);
         return Task.CompletedTask;
     }
 
@@ -141,6 +144,9 @@ public sealed partial class ProxyDhcpServer(ProxyDhcpServerOptions options, Prox
 
     [LoggerMessage(Level = LogLevel.Information, Message = "ProxyDHCP listening on {Interface} ({Address}), UDP {DhcpPort} and {BootServerPort}")]
     private static partial void LogListening(ILogger logger, string @interface, IPAddress address, int dhcpPort, int bootServerPort);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ProxyDHCP sends PXE firmware to TFTP, which always asks port 69, but --tftp listens on port {TftpPort}")]
+    private static partial void LogTftpPort(ILogger logger, int tftpPort);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "ProxyDHCP {Port}: {Target} for {Reason}")]
     private static partial void LogAnswered(ILogger logger, ProxyDhcpPort port, BootTarget target, string reason);

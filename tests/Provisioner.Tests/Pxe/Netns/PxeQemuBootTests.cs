@@ -14,14 +14,15 @@ namespace Provisioner.Tests.Pxe.Netns;
 public sealed class PxeQemuBootTests
 {
     private const string Tap = "tap0";
-    private static readonly TimeSpan Budget = TimeSpan.FromMinutes(6);
+    private static readonly TimeSpan BiosBudget = TimeSpan.FromMinutes(6), UefiBudget = TimeSpan.FromMinutes(8);
 
     [Fact]
     public async Task An_ipxe_rom_gets_boot_ipxe_at_once_and_boots_to_its_ignition_config()
     {
         const string mac = "52:54:00:12:35:01";
 
-        var lab = await BootAsync("pxe-rom", mac, chainFirst: false);
+        using var tree = new ProfileTree(); // provisionerUrl http://192.0.2.1:8080 is the lab's address
+        var lab = await BootAsync(tree, "pxe-rom", mac, QemuFirmware.Bios, chainFirst: false);
         await using (lab)
         {
             var answers = lab.ProxyDhcpAnswers(mac);
@@ -37,7 +38,8 @@ public sealed class PxeQemuBootTests
     {
         const string mac = "52:54:00:12:35:02";
 
-        var lab = await BootAsync("pxe-chain", mac, chainFirst: true);
+        using var tree = new ProfileTree(); // provisionerUrl http://192.0.2.1:8080 is the lab's address
+        var lab = await BootAsync(tree, "pxe-chain", mac, QemuFirmware.Bios, chainFirst: true);
         await using (lab)
         {
             var answers = lab.ProxyDhcpAnswers(mac);
@@ -51,13 +53,29 @@ public sealed class PxeQemuBootTests
         }
     }
 
-    /// <summary>Starts the lab on a tap, boots a BIOS VM on it and verifies the chain up to Ignition.</summary>
-    private static async Task<PxeLab> BootAsync(string name, string mac, bool chainFirst)
+    [Fact]
+    public async Task With_chain_first_uefi_firmware_loads_ipxe_efi_over_tftp_once_then_boot_ipxe()
+    {
+        const string mac = "52:54:00:12:35:03";
+
+        using var tree = new ProfileTree(); // provisionerUrl http://192.0.2.1:8080 is the lab's address
+        var lab = await BootAsync(tree, "pxe-uefi", mac, QemuFirmware.Uefi, chainFirst: true);
+        await using (lab)
+        {
+            var answers = lab.ProxyDhcpAnswers(mac);
+            var hop = Assert.Single(answers, a => a.Contains("TftpBinary"));
+            Assert.Contains("(arch 7, iPXE): ipxe.efi", hop);
+            Assert.All(answers.SkipWhile(a => a != hop).Skip(1), a => Assert.EndsWith(": http://192.0.2.1:8080/boot.ipxe", a));
+            Assert.Single(lab.Provisioner.Lines, l => l.Contains("TFTP 192.0.2.") && l.Contains("ipxe.efi: complete"));
+        }
+    }
+
+    /// <summary>Starts the lab on a tap, boots a VM on it and verifies the chain up to Ignition.</summary>
+    private static async Task<PxeLab> BootAsync(ProfileTree tree, string name, string mac, QemuFirmware firmware, bool chainFirst)
     {
         var ct = TestContext.Current.CancellationToken;
         Requires.Program("qemu-system-x86_64", "qemu-system-x86");
         var artifacts = await TestBootArtifacts.EnsureAsync(ct);
-        using var tree = new ProfileTree(); // provisionerUrl http://192.0.2.1:8080 is the lab's address
         BootVerification.WriteTestMachine(tree, artifacts, name, mac);
 
         var lab = await PxeLab.StartAsync(tree, Tap, ns => ns.IpAsync("tuntap", "add", "dev", Tap, "mode", "tap"),
@@ -69,11 +87,12 @@ public sealed class PxeQemuBootTests
             {
                 Mac = mac,
                 Tap = new QemuTap(lab.Namespace.Name, Tap),
-                Firmware = QemuFirmware.Bios,
+                Firmware = firmware,
             }, ct);
             try
             {
-                await BootVerification.AssertBootedToIgnitionAsync(vm, name, mac, lab.HttpGetAsync, Budget, ct);
+                await BootVerification.AssertBootedToIgnitionAsync(vm, name, mac, lab.HttpGetAsync,
+                    firmware == QemuFirmware.Uefi ? UefiBudget : BiosBudget, ct);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
