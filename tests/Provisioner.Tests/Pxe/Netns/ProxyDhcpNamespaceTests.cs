@@ -11,6 +11,8 @@ namespace Provisioner.Tests.Pxe.Netns;
 public sealed class ProxyDhcpNetwork : IAsyncLifetime
 {
     public const string ClientInterface = "pxc0";
+    /// <summary>A second link between the namespaces, which ProxyDHCP was not asked to serve.</summary>
+    public const string OtherClientInterface = "pxc1";
     private readonly ProfileTree _tree = new();
     private PxeLab? _lab;
     private NetworkNamespace? _client;
@@ -27,6 +29,8 @@ public sealed class ProxyDhcpNetwork : IAsyncLifetime
         {
             _client = await NetworkNamespace.CreateAsync("cli");
             _lab = await PxeLab.StartAsync(_tree, "pxs0", ns => ns.AddVethAsync("pxs0", _client, ClientInterface));
+            await _lab.Namespace.AddVethAsync("pxs1", _client, OtherClientInterface);
+            await _lab.Namespace.IpAsync("addr", "add", "198.51.100.1/24", "dev", "pxs1");
         }
         catch (Exception e)
         {
@@ -160,6 +164,21 @@ public sealed class ProxyDhcpNamespaceTests(ProxyDhcpNetwork network) : IClassFi
 
         Assert.True(Assert.Single(replies).OffersAddress);
         Assert.Empty(network.Lab.ProxyDhcpAnswers(mac));
+    }
+
+    [Fact]
+    public async Task A_pxe_client_on_another_interface_of_the_server_is_not_answered()
+    {
+        RequireNetwork();
+        const string mac = "02:00:00:00:05:02";
+        int ProxyDhcpLines() => network.Lab.Provisioner.Lines.Count(l => l.Contains("ProxyDHCP"));
+        var before = ProxyDhcpLines();
+
+        var replies = await DhcpProbe.DiscoverAsync(network.Client, ProxyDhcpNetwork.OtherClientInterface, mac, 2, "--vendor", Bios, "--arch", "0");
+
+        Assert.Empty(replies);
+        // Not even an attempt to answer: the socket never sees traffic of other interfaces.
+        Assert.Equal(before, ProxyDhcpLines());
     }
 
     [Fact]
