@@ -146,6 +146,20 @@ public sealed class ServeCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_tftp_port_in_use_is_one_error_line_naming_the_flag()
+    {
+        Requires.Condition(IpxeBinaries.Find().Count > 0, "the iPXE binaries are not installed (apt-get install ipxe)");
+        using var taken = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        taken.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var port = ((System.Net.IPEndPoint)taken.LocalEndPoint!).Port;
+
+        var (exit, err) = await RunToCompletionAsync(null, "--listen", $"127.0.0.1:{FreePort.Tcp()}", "--tftp", $"127.0.0.1:{port}");
+
+        Assert.Equal(1, exit);
+        Assert.Equal($"error: --tftp: cannot listen on 127.0.0.1:{port}: Address already in use (another TFTP server is running?)\n", err);
+    }
+
+    [Fact]
     public async Task Proxy_dhcp_without_tftp_is_refused()
     {
         var (exit, err) = await RunToCompletionAsync(null, "--proxy-dhcp", "lo");
