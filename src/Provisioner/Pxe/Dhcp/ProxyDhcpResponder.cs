@@ -94,14 +94,23 @@ public sealed class ProxyDhcpResponder(ProxyDhcpSettings settings, TimeProvider 
         var vendorClass = request.VendorClass ?? "";
         var isHttpClient = vendorClass.StartsWith(HttpClient, StringComparison.Ordinal);
         if (!vendorClass.StartsWith(PxeClient, StringComparison.Ordinal) && !isHttpClient)
-            return ProxyDhcpAnswer.Ignore("not a PXE client (vendor class '" + vendorClass + "')");
+            return ProxyDhcpAnswer.Ignore("not a PXE client (vendor class '" + Printable(vendorClass) + "')");
 
         var arch = Architecture(request, vendorClass);
         var isIpxe = request.UserClass == IpxeUserClass || request.Option(DhcpOption.IpxeEncapsulated) is not null;
 
+        var binary = arch switch
+        {
+            ArchBios => PxeOptions.UndionlyKpxe,
+            ArchX64Uefi or ArchX64UefiAlt => settings.UefiBootFile,
+            _ => null,
+        };
+        // Chain-first needs a binary for the client's architecture; without one the iPXE it runs will do.
+        var chainHop = isIpxe && binary is not null && settings.AvailableBinaries.Contains(binary) && NeedsChainHop(request);
+
         BootTarget target;
         string bootFile;
-        if (isIpxe && !NeedsChainHop(request))
+        if (isIpxe && !chainHop)
         {
             if (context.HttpBase is null) return ProxyDhcpAnswer.Ignore("iPXE client, but this server has no HTTP address reachable on the interface");
             target = BootTarget.IpxeScript;
@@ -117,17 +126,11 @@ public sealed class ProxyDhcpResponder(ProxyDhcpSettings settings, TimeProvider 
         }
         else
         {
-            var binary = arch switch
-            {
-                ArchBios => PxeOptions.UndionlyKpxe,
-                ArchX64Uefi or ArchX64UefiAlt => settings.UefiBootFile,
-                _ => null,
-            };
             if (binary is null) return ProxyDhcpAnswer.Ignore($"no boot file for architecture {arch}");
             if (!settings.AvailableBinaries.Contains(binary)) return ProxyDhcpAnswer.Ignore($"{binary} is not installed");
             target = BootTarget.TftpBinary;
             bootFile = binary;
-            if (isIpxe) RecordChainHop(request);
+            if (chainHop) RecordChainHop(request);
         }
 
         return new ProxyDhcpAnswer(Reply(request, port, context, bootFile, isHttpClient ? HttpClient : PxeClient), target,
@@ -206,9 +209,12 @@ public sealed class ProxyDhcpResponder(ProxyDhcpSettings settings, TimeProvider 
         };
     }
 
-    internal static string Mac(DhcpPacket request) => Convert.ToHexStringLower(request.ClientHardwareAddress) is var hex
-        ? string.Join(':', Enumerable.Range(0, hex.Length / 2).Select(i => hex.Substring(i * 2, 2)))
-        : "";
+    internal static string Mac(DhcpPacket request) =>
+        string.Join(':', request.ClientHardwareAddress.Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
+
+    /// <summary>Client-chosen text made safe for a log line: printable ASCII only, bounded.</summary>
+    private static string Printable(string text) =>
+        new([.. text.Take(64).Select(c => c is >= ' ' and <= '~' ? c : '?')]);
 
     private static string Describe(DhcpMessageType? type) => type is { } t ? "DHCP" + t.ToString().ToUpperInvariant() : "BOOTP (no message type)";
 }

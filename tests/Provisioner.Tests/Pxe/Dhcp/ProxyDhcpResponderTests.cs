@@ -165,6 +165,17 @@ public sealed class ProxyDhcpResponderTests
     }
 
     [Fact]
+    public void A_hostile_vendor_class_cannot_forge_log_lines()
+    {
+        var request = Request(DhcpMessageType.Discover, 1, Vendor("evil\n[12:00:00 INF] forged" + new string('x', 200)));
+
+        var reason = Answer(Responder(), request).Answer.Reason;
+
+        Assert.DoesNotContain('\n', reason);
+        Assert.True(reason.Length < 120, reason);
+    }
+
+    [Fact]
     public void A_request_on_port_67_is_left_to_the_real_dhcp_server()
     {
         var request = Request(DhcpMessageType.Request, 1, Vendor("PXEClient:Arch:00000:UNDI:002001"), Arch(0));
@@ -272,6 +283,11 @@ public sealed class ProxyDhcpResponderTests
 
         Assert.Equal("ipxe.efi", BootFile(responder, other));
     }
+
+    [Fact]
+    public void Chain_first_gives_an_ipxe_client_without_a_binary_for_its_architecture_boot_ipxe() =>
+        Assert.Equal("http://192.0.2.1:8080/boot.ipxe",
+            BootFile(Responder(new ProxyDhcpSettings(AllBinaries, ChainFirst: true)), Discover(11, IpxeUserClass)));
 
     [Fact]
     public void Chain_first_memory_stays_bounded_under_a_flood_of_macs()
