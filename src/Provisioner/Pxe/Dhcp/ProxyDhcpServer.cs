@@ -19,11 +19,16 @@ public sealed record ProxyDhcpServerOptions(string Interface, IPAddress Interfac
 }
 
 /// <summary>
-/// The sockets of ProxyDHCP: UDP 67 (broadcast DISCOVERs) and UDP 4011 (PXE boot-server REQUESTs), both bound to
-/// 0.0.0.0 and pinned to one interface with SO_BINDTODEVICE — a socket bound to the interface's address would not
-/// receive the broadcasts, and without the pin we would answer on every network of the host. SO_REUSEADDR lets the
-/// site's DHCP server share port 67 on the same host; broadcasts reach both sockets. Each datagram is handled in
-/// isolation: whatever it contains, the loop logs and goes on.
+/// The sockets of ProxyDHCP, both pinned to one interface with SO_BINDTODEVICE so we never answer on another
+/// network of the host:
+/// <list type="bullet">
+/// <item>UDP 67 is bound to 255.255.255.255: it receives only broadcasts (DISCOVERs), never a unicast meant for
+/// the site's DHCP server on the same host (RENEWING requests), which shares the port through SO_REUSEADDR.
+/// Linux sends from a broadcast-bound socket with the interface's own address as source.</item>
+/// <item>UDP 4011 (PXE boot-server REQUESTs, unicast to us) is bound to 0.0.0.0.</item>
+/// </list>
+/// Relayed requests (unicast to port 67) are therefore not served: ProxyDHCP answers on its own segment.
+/// Each datagram is handled in isolation: whatever it contains, the loop logs and goes on.
 /// </summary>
 public sealed partial class ProxyDhcpServer(ProxyDhcpServerOptions options, ProxyDhcpResponder responder, ILogger<ProxyDhcpServer> logger)
     : IHostedService, IAsyncDisposable
@@ -41,9 +46,9 @@ public sealed partial class ProxyDhcpServer(ProxyDhcpServerOptions options, Prox
         cancellationToken.ThrowIfCancellationRequested();
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("ProxyDHCP needs Linux (SO_BINDTODEVICE)");
         if (_listeners.Count > 0) throw new InvalidOperationException("ProxyDHCP is already started.");
-        var dhcp = Open(options.DhcpPort);
+        var dhcp = Open(IPAddress.Broadcast, options.DhcpPort);
         Socket bootServer;
-        try { bootServer = Open(options.BootServerPort); }
+        try { bootServer = Open(IPAddress.Any, options.BootServerPort); }
         catch { dhcp.Dispose(); throw; }
         _listeners.Add((dhcp, Task.Run(() => ListenAsync(dhcp, ProxyDhcpPort.Dhcp, _stopping.Token), CancellationToken.None)));
         _listeners.Add((bootServer, Task.Run(() => ListenAsync(bootServer, ProxyDhcpPort.BootServer, _stopping.Token), CancellationToken.None)));
@@ -52,7 +57,7 @@ public sealed partial class ProxyDhcpServer(ProxyDhcpServerOptions options, Prox
         return Task.CompletedTask;
     }
 
-    private Socket Open(int port)
+    private Socket Open(IPAddress address, int port)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -60,7 +65,7 @@ public sealed partial class ProxyDhcpServer(ProxyDhcpServerOptions options, Prox
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.EnableBroadcast = true;
             socket.SetRawSocketOption(SolSocket, SoBindToDevice, Encoding.ASCII.GetBytes(options.Interface + "\0"));
-            socket.Bind(new IPEndPoint(IPAddress.Any, port));
+            socket.Bind(new IPEndPoint(address, port));
             return socket;
         }
         catch (SocketException e)
@@ -117,13 +122,9 @@ public sealed partial class ProxyDhcpServer(ProxyDhcpServerOptions options, Prox
             LogIgnored(logger, port, from, answer.Reason);
             return;
         }
-        IPEndPoint to = port switch
-        {
-            // The client has no address yet: broadcast on the interface, or hand it to the relay that forwarded it.
-            ProxyDhcpPort.Dhcp when !reply.GatewayAddress.Equals(IPAddress.Any) => new IPEndPoint(reply.GatewayAddress, options.DhcpPort),
-            ProxyDhcpPort.Dhcp => new IPEndPoint(IPAddress.Broadcast, options.ClientPort),
-            _ => from, // 4011: the client has its address and waits on the port it sent from
-        };
+        // On 67 the client has no address yet: broadcast on the interface. On 4011 it has one and waits on the
+        // port it sent from.
+        var to = port == ProxyDhcpPort.Dhcp ? new IPEndPoint(IPAddress.Broadcast, options.ClientPort) : from;
         await socket.SendToAsync(reply.ToBytes(), SocketFlags.None, to, ct);
         LogAnswered(logger, port, answer.Target!.Value, answer.Reason);
     }

@@ -182,6 +182,31 @@ public sealed class ProxyDhcpNamespaceTests(ProxyDhcpNetwork network) : IClassFi
     }
 
     [Fact]
+    public async Task A_renewal_unicast_to_the_dhcp_server_still_reaches_dnsmasq()
+    {
+        RequireNetwork();
+        const string mac = "02:00:00:00:07:01";
+        var client = network.Client;
+        var offer = Assert.Single(await DiscoverAsync(mac), r => r.OffersAddress);
+        var ack = Assert.Single(await DhcpProbe.RequestAsync(client, ProxyDhcpNetwork.ClientInterface, mac, "255.255.255.255", 67, "0.0.0.0",
+            "--requested", offer.Yiaddr, "--server-id", offer.ServerId!));
+        await client.IpAsync("addr", "add", ack.Yiaddr + "/24", "dev", ProxyDhcpNetwork.ClientInterface);
+        try
+        {
+            // RFC 2131 4.4.5: RENEWING is unicast to the server. Sharing port 67 must not swallow it.
+            for (var i = 0; i < 5; i++)
+            {
+                var renewed = await DhcpProbe.RequestAsync(client, ProxyDhcpNetwork.ClientInterface, mac, PxeLab.ServerAddress, 67, ack.Yiaddr);
+                Assert.Equal(ack.Yiaddr, Assert.Single(renewed).Yiaddr);
+            }
+        }
+        finally
+        {
+            await client.IpAsync("addr", "del", ack.Yiaddr + "/24", "dev", ProxyDhcpNetwork.ClientInterface);
+        }
+    }
+
+    [Fact]
     public async Task Firmware_leases_from_dnsmasq_asks_the_boot_server_on_4011_and_fetches_its_boot_file_over_tftp()
     {
         RequireNetwork();
