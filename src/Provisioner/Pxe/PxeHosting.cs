@@ -44,6 +44,9 @@ public static class PxeHosting
             if (options.Tftp is null)
                 throw new SettingsException("--proxy-dhcp sends PXE firmware to TFTP for iPXE: also give --tftp (e.g. --tftp 0.0.0.0)");
             var address = InterfaceAddress(name);
+            // next-server is our address on the interface, so TFTP must listen there.
+            if (!options.Tftp.Address.Equals(IPAddress.Any) && !options.Tftp.Address.Equals(IPAddress.IPv6Any) && !options.Tftp.Address.Equals(address))
+                throw new SettingsException($"--tftp: PXE clients on '{name}' are sent to {address}, but TFTP listens on {options.Tftp.Address}; use --tftp 0.0.0.0 or --tftp {address}");
             services.AddSingleton(sp => new ProxyDhcpResponder(
                 new ProxyDhcpSettings(binaries.Keys.ToHashSet(StringComparer.Ordinal), options.UefiBootFile, options.ChainFirst),
                 sp.GetRequiredService<TimeProvider>()));

@@ -160,6 +160,55 @@ public sealed class ServeCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Tftp_on_an_address_the_proxy_dhcp_interface_does_not_have_is_refused()
+    {
+        var (exit, err) = await RunToCompletionAsync(null, "--tftp", "127.0.0.2", "--proxy-dhcp", "lo");
+
+        Assert.Equal(1, exit);
+        Assert.Equal("error: --tftp: PXE clients on 'lo' are sent to 127.0.0.1, but TFTP listens on 127.0.0.2; use --tftp 0.0.0.0 or --tftp 127.0.0.1\n", err);
+    }
+
+    [Fact]
+    public async Task The_tftp_root_is_served_beside_the_ipxe_binaries()
+    {
+        var tftpHpa = Requires.Program("tftp", "tftp-hpa");
+        var root = Directory.CreateTempSubdirectory("pxe-tftp-root-").FullName;
+        try
+        {
+            var content = new byte[70_000];
+            new Random(7).NextBytes(content);
+            Directory.CreateDirectory(Path.Combine(root, "pxelinux.cfg"));
+            await File.WriteAllBytesAsync(Path.Combine(root, "pxelinux.cfg", "default"), content, Ct);
+            var port = FreePort.Udp();
+            var (run, http, stop) = await StartServeAsync(null, "--tftp", $"127.0.0.1:{port}", "--tftp-root", root);
+            using (http)
+            using (stop)
+            {
+                var local = Path.Combine(_downloads, "default");
+                var result = await ExternalClient.RunAsync(tftpHpa, "-m", "binary", "127.0.0.1", port.ToString(), "-c", "get", "pxelinux.cfg/default", local);
+
+                Assert.True(result.ExitCode == 0, result.ToString());
+                Assert.Equal(content, await File.ReadAllBytesAsync(local, Ct));
+                await stop.CancelAsync();
+                await run;
+            }
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_missing_tftp_root_is_refused()
+    {
+        var (exit, err) = await RunToCompletionAsync(null, "--tftp", "127.0.0.1:0", "--tftp-root", "/nonexistent/tftp");
+
+        Assert.Equal(1, exit);
+        Assert.Equal("error: --tftp-root: '/nonexistent/tftp' does not exist\n", err);
+    }
+
+    [Fact]
     public async Task Proxy_dhcp_without_tftp_is_refused()
     {
         var (exit, err) = await RunToCompletionAsync(null, "--proxy-dhcp", "lo");

@@ -74,10 +74,10 @@ public sealed partial class ProxyDhcpServer(ProxyDhcpServerOptions options, Prox
             var hint = e.SocketErrorCode switch
             {
                 SocketError.AccessDenied => " (needs root, or CAP_NET_RAW and CAP_NET_BIND_SERVICE)",
-                SocketError.AddressAlreadyInUse => " (another program holds the port without SO_REUSEADDR)",
+                SocketError.AddressAlreadyInUse => " (a DHCP server holds the port exclusively; run dnsmasq with --bind-interfaces)",
                 _ => "",
             };
-            throw new IOException($"ProxyDHCP cannot listen on UDP port {port} of interface '{options.Interface}': {e.Message}{hint}", e);
+            throw new IOException($"--proxy-dhcp: cannot listen on UDP port {port} of interface '{options.Interface}': {e.Message}{hint}", e);
         }
     }
 
