@@ -36,6 +36,10 @@ internal static class DhcpProbe
         string ciaddr, params string[] options) =>
         RunAsync(client, ["request", iface, mac, "--server", server, "--port", port.ToString(), "--ciaddr", ciaddr, "--wait", "2", .. options]);
 
+    /// <summary>Broadcasts <paramref name="count"/> random and mutated PXE DISCOVERs to port 67.</summary>
+    public static Task<IReadOnlyList<DhcpReply>> NoiseAsync(NetworkNamespace client, string iface, string mac, int count, params string[] options) =>
+        RunAsync(client, ["noise", iface, mac, "--count", count.ToString(), .. options]);
+
     private static async Task<IReadOnlyList<DhcpReply>> RunAsync(NetworkNamespace client, string[] args)
     {
         var python = Requires.Program("python3", "python3");

@@ -182,6 +182,22 @@ public sealed class ProxyDhcpNamespaceTests(ProxyDhcpNetwork network) : IClassFi
     }
 
     [Fact]
+    public async Task After_a_flood_of_random_and_mutated_datagrams_the_responder_still_answers()
+    {
+        RequireNetwork();
+        const string mac = "02:00:00:00:08:01";
+
+        await DhcpProbe.NoiseAsync(network.Client, ProxyDhcpNetwork.ClientInterface, "02:00:00:00:08:00", 500, "--vendor", Bios, "--arch", "0");
+        var replies = await DiscoverAsync(mac, "--vendor", Bios, "--arch", "0");
+
+        Assert.Equal("undionly.kpxe", ProxyOffer(replies, mac).File);
+        // The noise reached the responder: the mutations that stayed valid DISCOVERs were answered.
+        Assert.NotEmpty(network.Lab.ProxyDhcpAnswers("02:00:00:00:08:00"));
+        Assert.False(network.Lab.Provisioner.HasExited);
+        Assert.DoesNotContain(network.Lab.Provisioner.Lines, l => l.Contains("failed to answer"));
+    }
+
+    [Fact]
     public async Task A_renewal_unicast_to_the_dhcp_server_still_reaches_dnsmasq()
     {
         RequireNetwork();

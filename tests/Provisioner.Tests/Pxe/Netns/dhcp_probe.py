@@ -3,12 +3,14 @@
 
   dhcp_probe.py discover IFACE MAC [--vendor S] [--arch N] [--user-class S] [--opt175] [--uuid] [--wait SEC]
       Broadcasts one DHCPDISCOVER from 0.0.0.0:68 and prints every reply as one JSON line.
+  dhcp_probe.py noise IFACE MAC --count N
+      Broadcasts N random and mutated datagrams to port 67 (MAC seeds the mutations' base packet).
   dhcp_probe.py request IFACE MAC --server ADDR --port P --ciaddr ADDR [--requested ADDR] [--server-id ADDR] [options as above]
       Sends one DHCPREQUEST (to ADDR:P, or broadcast when ADDR is 255.255.255.255) and prints the replies.
 
 Only the standard library; replies are decoded just far enough for the test to assert on them.
 """
-import argparse, json, os, socket, struct, sys, time
+import argparse, json, os, random, socket, struct, sys, time
 
 SO_BINDTODEVICE = 25
 
@@ -70,7 +72,7 @@ def decode(data, source):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["discover", "request"])
+    p.add_argument("mode", choices=["discover", "request", "noise"])
     p.add_argument("iface")
     p.add_argument("mac")
     p.add_argument("--vendor")
@@ -85,6 +87,7 @@ def main():
     p.add_argument("--server-id")
     p.add_argument("--xid", type=lambda s: int(s, 0))
     p.add_argument("--wait", type=float, default=3.0)
+    p.add_argument("--count", type=int, default=500)
     args = p.parse_args()
 
     mac = bytes.fromhex(args.mac.replace(":", ""))
@@ -94,6 +97,20 @@ def main():
     s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, args.iface.encode() + b"\0")
     s.bind(("0.0.0.0", 68))
+    if args.mode == "noise":
+        rng = random.Random(6)
+        base = build(1, mac, xid, args.ciaddr, args)
+        for i in range(args.count):
+            if i % 3 == 0:
+                data = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 1500)))
+            else:
+                data = bytearray(base[:rng.randrange(len(base) + 1)] if i % 5 == 0 else base)
+                for _ in range(rng.randrange(1, 8)):
+                    if data:
+                        data[rng.randrange(len(data))] = rng.getrandbits(8)
+                data = bytes(data)
+            s.sendto(data, ("255.255.255.255", 67))
+        return 0
     msgtype = 1 if args.mode == "discover" else 3
     server = "255.255.255.255" if args.mode == "discover" else args.server
     s.sendto(build(msgtype, mac, xid, args.ciaddr, args), (server, args.port))
