@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real (QEMU + iPXE for network boot, busybox for the
-# test initramfs, openssl/etcd for certificates, TFTP clients, dnsmasq, shellcheck, skopeo, nginx for benchmarks).
+# test initramfs, openssl/etcd for certificates, TFTP clients, dnsmasq + iproute2 + python3 for the ProxyDHCP
+# namespace tests, shellcheck, skopeo, nginx for benchmarks).
 # Idempotent: installs only what is missing. Needs root or sudo.
 set -euo pipefail
 
 packages=(
   qemu-system-x86 ipxe-qemu ovmf ipxe busybox-static cpio xz-utils zstd
   openssl etcd-server etcd-client
-  tftp-hpa atftp dnsmasq-base iproute2
+  tftp-hpa atftp dnsmasq-base iproute2 python3
   shellcheck skopeo curl
 )
 

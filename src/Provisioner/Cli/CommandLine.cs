@@ -28,18 +28,20 @@ public static class CommandLine
         var kubeconfig = new Option<string?>("--kubeconfig") { Description = "Kubeconfig of the kubelet CSR approver. Default: <cluster-dir>/auth/provisioner-approver.kubeconfig when it exists, else the approver is off.", HelpName = "FILE" };
         var noApprover = new Option<bool>("--no-approver") { Description = "Do not approve kubelet CSRs." };
         var denyForged = new Option<bool>("--deny-forged") { Description = "Deny clearly forged CSRs (bad signature, CA use, another machine's token) instead of leaving them pending." };
+        var pxe = new Provisioner.Pxe.PxeCommandLineOptions();
         var machine = new Argument<string>("machine") { Description = "Machine name as written in the profiles." };
 
         ServerOptions Options(ParseResult r)
         {
             var configPath = r.GetValue(config);
             var flags = new SettingsLayer(r.GetValue(profiles), r.GetValue(templates),
-                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat), r.GetValue(clusterDir), r.GetValue(kubeconfig), r.GetValue(store));
+                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat), r.GetValue(clusterDir), r.GetValue(kubeconfig), r.GetValue(store), pxe.Read(r));
             return Settings.Resolve(flags, Settings.FromEnvironment(env), Settings.FromFile(configPath ?? Settings.DefaultConfigFile, configPath is not null));
         }
 
         var serve = new Command("serve", "Serve iPXE scripts, Ignition configs and assets to machines that network-boot.")
             { profiles, templates, assets, clusterDir, listen, logFormat, config, store, kubeconfig, noApprover, denyForged };
+        foreach (var option in pxe.All) serve.Options.Add(option);
         serve.SetAction((r, ct) => Run(stderr, async () =>
         {
             var options = Approval.ApproverCommandLine.Apply(Options(r), !r.GetValue(noApprover), r.GetValue(denyForged));

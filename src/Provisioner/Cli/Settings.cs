@@ -1,11 +1,12 @@
 using Provisioner.Hosting;
+using Provisioner.Pxe;
 using YamlDotNet.RepresentationModel;
 
 namespace Provisioner.Cli;
 
 /// <summary>Values as given on one layer (flags, environment or provisioner.yaml); null = not given there.</summary>
 public sealed record SettingsLayer(string? Profiles = null, string? Templates = null, string? Assets = null,
-    IReadOnlyList<string>? Listen = null, string? LogFormat = null, string? ClusterDir = null, string? Kubeconfig = null, string? Store = null);
+    IReadOnlyList<string>? Listen = null, string? LogFormat = null, string? ClusterDir = null, string? Kubeconfig = null, string? Store = null, PxeSettingsLayer? Pxe = null);
 
 /// <summary>
 /// Resolves settings with the precedence flags &gt; <c>PROVISIONER_*</c> environment &gt; provisioner.yaml &gt;
@@ -18,7 +19,7 @@ public static class Settings
     public static SettingsLayer FromEnvironment(Func<string, string?> env) => new(
         env("PROVISIONER_PROFILES"), env("PROVISIONER_TEMPLATES"), env("PROVISIONER_ASSETS"),
         env("PROVISIONER_LISTEN")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-        env("PROVISIONER_LOG_FORMAT"), env("PROVISIONER_CLUSTER_DIR"), env("PROVISIONER_KUBECONFIG"), env("PROVISIONER_STORE"));
+        env("PROVISIONER_LOG_FORMAT"), env("PROVISIONER_CLUSTER_DIR"), env("PROVISIONER_KUBECONFIG"), env("PROVISIONER_STORE"), PxeSettings.FromEnvironment(env));
 
     /// <summary>Reads provisioner.yaml; a missing default file is fine, a missing explicit one is an error.</summary>
     public static SettingsLayer FromFile(string? path, bool explicitlyGiven)
@@ -35,6 +36,7 @@ public static class Settings
         if (yaml.Documents[0].RootNode is not YamlMappingNode map) throw new SettingsException($"{path}: expected a mapping of settings");
         string? profiles = null, templates = null, assets = null, logFormat = null, clusterDir = null, kubeconfig = null, store = null;
         List<string>? listen = null;
+        var pxe = new PxeSettingsLayer();
         foreach (var (k, v) in map.Children)
         {
             var key = ((YamlScalarNode)k).Value;
@@ -51,11 +53,12 @@ public static class Settings
                 case "listen":
                     listen = v is YamlSequenceNode seq ? [.. seq.Children.Select(c => ((YamlScalarNode)c).Value ?? "")] : [Scalar()];
                     break;
+                case var _ when key is not null && PxeSettings.TryRead(ref pxe, key, Scalar): break;
                 default:
-                    throw new SettingsException($"{path}:{k.Start.Line}:{k.Start.Column}: unknown setting '{key}' (known: profiles, templates, assets, clusterDir, kubeconfig, store, listen, logFormat)");
+                    throw new SettingsException($"{path}:{k.Start.Line}:{k.Start.Column}: unknown setting '{key}' (known: profiles, templates, assets, clusterDir, kubeconfig, store, listen, logFormat, {string.Join(", ", PxeSettings.FileKeys)})");
             }
         }
-        return new SettingsLayer(profiles, templates, assets, listen, logFormat, clusterDir, kubeconfig, store);
+        return new SettingsLayer(profiles, templates, assets, listen, logFormat, clusterDir, kubeconfig, store, pxe);
     }
 
     public static ServerOptions Resolve(params SettingsLayer[] layersByPrecedence)
@@ -87,6 +90,7 @@ public static class Settings
             StoreDirectory = First(l => l.Store),
             Listen = listen,
             LogFormat = format,
+            Pxe = PxeSettings.Resolve(layersByPrecedence.Select(l => l.Pxe)),
         };
     }
 }

@@ -19,6 +19,7 @@ using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
 using Provisioner.Release;
+using Provisioner.Pxe;
 using Provisioner.Rendering;
 using Serilog;
 using Serilog.Formatting.Compact;
@@ -95,6 +96,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddClusterAssets();
         builder.Services.AddApprover(options);
         builder.Services.AddReleaseMirror(options);
+        builder.Services.AddPxe(options.Pxe);
 
         var app = builder.Build();
         app.UseMiddleware<RequestTelemetry>();
@@ -108,6 +110,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         app.MapAssets(app.Services.GetRequiredService<AssetFileServer>(),
             (context, path) => BootAssetTracking.Record(context, path, catalog, registry));
         app.MapReleaseMirror();
+        app.MapPxe();
         if (listenWarning is not null) app.Logger.LogWarning("{Warning}", listenWarning);
         return new ProvisionerServer(app);
     }

@@ -27,6 +27,8 @@ public sealed record ServerOptions
     public Approval.ApproverOptions Approver { get; init; } = new();
     /// <summary>The release mirror's content-addressed store; null means release-store/ beside the profiles directory.</summary>
     public string? StoreDirectory { get; init; }
+    /// <summary>Built-in TFTP and ProxyDHCP; null = both off.</summary>
+    public Provisioner.Pxe.PxeOptions? Pxe { get; init; }
 }
 
 /// <summary>An <c>ADDR:PORT</c> to listen on; IPv6 as <c>[::1]:8080</c>; port 0 picks a free port.</summary>

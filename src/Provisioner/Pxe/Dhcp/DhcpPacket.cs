@@ -17,7 +17,7 @@ public sealed record DhcpOption(byte Code, byte[] Data)
 {
     public const byte Pad = 0, End = 255;
     public const byte VendorSpecific = 43, RequestedAddress = 50, Overload = 52, MessageType = 53, ServerIdentifier = 54,
-        ParameterRequestList = 55, VendorClass = 60, UserClass = 77, ClientArchitecture = 93, ClientUuid = 97,
+        ParameterRequestList = 55, VendorClass = 60, BootFileName = 67, UserClass = 77, ClientArchitecture = 93, ClientUuid = 97,
         IpxeEncapsulated = 175;
 
     public static DhcpOption FromString(byte code, string value) => new(code, Encoding.ASCII.GetBytes(value));

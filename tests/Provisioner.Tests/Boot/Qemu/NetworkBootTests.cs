@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
-using System.Text.Json;
-using Provisioner.Tests.Ignition;
 using Provisioner.Tests.Support;
 
 namespace Provisioner.Tests.Boot.Qemu;
@@ -32,51 +29,15 @@ public sealed class NetworkBootTests
         using var tree = new ProfileTree();
         // No provisionerUrl: the scripts then name the address the VM used (10.0.2.2:port).
         tree.Edit("cluster.yaml", "  provisionerUrl: http://192.0.2.1:8080\n", "");
-        tree.Write("roles.yaml", """
-            roles:
-              worker:
-                boot:
-                  kernel: test/vmlinuz
-                  initrd: [test/initramfs.img]
-                  args: [quiet]
-                ignition:
-                  template: worker
-            """);
         var name = $"vm-{firmware.ToString().ToLowerInvariant()}";
-        tree.Write("machines.yaml", $"""
-            machines:
-              - name: {name}
-                role: worker
-                select:
-                  mac: {mac}
-            """);
-        Directory.CreateDirectory(Path.Combine(tree.Assets, "test"));
-        File.Copy(artifacts.Kernel, Path.Combine(tree.Assets, "test", "vmlinuz"));
-        File.Copy(artifacts.Initramfs, Path.Combine(tree.Assets, "test", "initramfs.img"));
+        BootVerification.WriteTestMachine(tree, artifacts, name, mac);
 
         await using var server = await RunningServer.StartAsync(tree);
         var bootUrl = $"http://10.0.2.2:{server.BaseAddress.Port}/boot.ipxe";
         var clock = Stopwatch.StartNew();
         await using var vm = await QemuVm.StartAsync(new QemuBootOptions { Mac = mac, BootUrl = bootUrl, Firmware = firmware }, ct);
 
-        var verdict = await vm.WaitForConsoleLineAsync(
-            l => l.StartsWith("PROVISIONER-REPORTED", StringComparison.Ordinal) || l.StartsWith("PROVISIONER-FAILED", StringComparison.Ordinal),
-            budget, ct);
-        Assert.True(verdict.StartsWith("PROVISIONER-REPORTED", StringComparison.Ordinal), $"guest failed: {verdict}\n{vm.Diagnostics()}");
-        Assert.Equal(0, await vm.WaitForExitAsync(TimeSpan.FromSeconds(60), ct));
+        await BootVerification.AssertBootedToIgnitionAsync(vm, name, mac, path => server.Client.GetByteArrayAsync(path, ct), budget, ct);
         TestContext.Current.TestOutputHelper?.WriteLine($"{firmware}: reported after {clock.Elapsed.TotalSeconds:F1} s");
-
-        // The server saw the whole chain for this machine, in order.
-        var machine = await server.MachineAsync(name, ct);
-        var stages = machine.GetProperty("history").EnumerateArray().Select(e => e.GetProperty("stage").GetString()!).ToArray();
-        Assert.Equal(["ipxe", "kernel", "initrd", "ignition", "ignition-fetched"], stages);
-
-        // What the machine hashed is exactly what the server serves for it, and that is valid Ignition 3.4.0.
-        var served = await server.Client.GetByteArrayAsync($"/ignition?mac={mac.Replace(':', '-')}", ct);
-        var expected = Convert.ToHexStringLower(SHA256.HashData(served));
-        var hashLine = vm.ConsoleLines.Single(l => l.StartsWith("PROVISIONER-IGNITION-SHA256=", StringComparison.Ordinal));
-        Assert.Equal(expected, hashLine["PROVISIONER-IGNITION-SHA256=".Length..]);
-        Assert.Equal("sha256:" + expected, machine.GetProperty("history")[4].GetProperty("detail").GetString());
-        await IgnitionSchema.AssertValidAsync(System.Text.Encoding.UTF8.GetString(served), "3.4.0");
     }
 }

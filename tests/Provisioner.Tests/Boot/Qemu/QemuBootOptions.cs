@@ -8,15 +8,23 @@ public enum QemuFirmware
     Uefi,
 }
 
-/// <summary>How to start one network-booting VM. The NIC is an e1000 on QEMU user networking,
-/// where 10.0.2.2 is the host's loopback.</summary>
+/// <summary>A tap device the VM's NIC is plugged into, inside a network namespace the test created.</summary>
+/// <param name="Namespace">The namespace QEMU runs in (via <c>ip netns exec</c>); the tap must exist there.</param>
+public sealed record QemuTap(string Namespace, string Interface);
+
+/// <summary>How to start one network-booting VM. The NIC is an e1000, by default on QEMU user networking
+/// (where 10.0.2.2 is the host's loopback and QEMU's DHCP hands out <see cref="BootUrl"/>), or on a
+/// <see cref="Tap"/> where the network's own DHCP and PXE servers answer.</summary>
 public sealed record QemuBootOptions
 {
     /// <summary>MAC address of the NIC, colon form (52:54:00:12:34:56).</summary>
     public required string Mac { get; init; }
 
-    /// <summary>The DHCP boot file handed to iPXE, e.g. http://10.0.2.2:PORT/boot.ipxe.</summary>
-    public required string BootUrl { get; init; }
+    /// <summary>User networking: the DHCP boot file handed to iPXE, e.g. http://10.0.2.2:PORT/boot.ipxe.</summary>
+    public string? BootUrl { get; init; }
+
+    /// <summary>When set, the NIC uses this tap instead of user networking, and <see cref="BootUrl"/> must be null.</summary>
+    public QemuTap? Tap { get; init; }
 
     public QemuFirmware Firmware { get; init; } = QemuFirmware.Bios;
 

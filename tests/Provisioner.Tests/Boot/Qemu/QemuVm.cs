@@ -77,7 +77,12 @@ public sealed partial class QemuVm : IAsyncDisposable
             "-serial", "stdio",
             // A guest reboot (e.g. a kernel panic) must end the run instead of netbooting forever.
             "-no-reboot",
-            "-netdev", $"user,id=net0,bootfile={options.BootUrl}",
+            "-netdev", options switch
+            {
+                { Tap: { } tap, BootUrl: null } => $"tap,id=net0,ifname={tap.Interface},script=no,downscript=no",
+                { Tap: null, BootUrl: { } url } => $"user,id=net0,bootfile={url}",
+                _ => throw new ArgumentException("give exactly one of BootUrl (user networking) and Tap", nameof(options)),
+            },
         };
 
         var nic = $"e1000,netdev=net0,mac={options.Mac},bootindex=1";
@@ -103,6 +108,12 @@ public sealed partial class QemuVm : IAsyncDisposable
         args.AddRange(["-device", nic]);
         args.AddRange(options.ExtraArgs);
 
+        // On a tap in a namespace QEMU must run inside it; 'ip netns exec' execs QEMU in place, so the PID is QEMU's.
+        if (options.Tap is { } inNamespace)
+        {
+            args.InsertRange(0, ["netns", "exec", inNamespace.Namespace, qemu]);
+            qemu = Requires.Program("ip", "iproute2");
+        }
         var psi = new ProcessStartInfo(qemu)
         {
             RedirectStandardInput = true,

@@ -1,0 +1,27 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Provisioner.Assets;
+using Provisioner.Hosting;
+
+namespace Provisioner.Pxe;
+
+/// <summary>
+/// <c>GET/HEAD /pxe/{name}</c>: the iPXE binaries over HTTP, for UEFI HTTP boot clients that ProxyDHCP points here.
+/// Only the well-known names are served, from the resolved iPXE files, never an arbitrary path.
+/// </summary>
+public static class PxeHttp
+{
+    public const string PathPrefix = "pxe/";
+
+    public static IEndpointConventionBuilder MapPxeBinaries(this IEndpointRouteBuilder endpoints, IReadOnlyDictionary<string, string> binaries,
+        AssetFileServer server) =>
+        endpoints.MapMethods("/" + PathPrefix + "{name}", [HttpMethods.Get, HttpMethods.Head], (HttpContext context, string name) =>
+        {
+            if (!binaries.TryGetValue(name, out var path) || Tftp.TftpFileResolver.RealPath(Path.GetFullPath(path)) is not { } real)
+                return PlainText.Problem(StatusCodes.Status404NotFound, $"no iPXE binary '{name}' (served: {string.Join(", ", binaries.Keys)})")
+                    .ExecuteAsync(context);
+            // Real path: on Debian ipxe.efi is a symlink, and FileInfo of a link reports the link's own length.
+            return server.ServeFileAsync(context, new FileInfo(real), "no-cache", context.RequestAborted);
+        });
+}
