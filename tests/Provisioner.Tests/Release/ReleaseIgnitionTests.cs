@@ -123,6 +123,24 @@ public sealed class ReleaseIgnitionTests : IDisposable
     }
 
     [Fact]
+    public void Bootkube_starts_only_after_the_release_image_check_succeeded()
+    {
+        WithRelease();
+        var bootkube = Render("bootstrap-0").Systemd!.Units!.Single(u => u.Name == "bootkube.service").Contents!;
+
+        Assert.Contains("Requires=release-image.service", bootkube);
+        Assert.Matches("(?m)^After=.*release-image\\.service", bootkube);
+    }
+
+    [Fact]
+    public void Without_a_release_bootkube_requires_no_release_image_unit()
+    {
+        var bootkube = Render("bootstrap-0").Systemd!.Units!.Single(u => u.Name == "bootkube.service").Contents!;
+
+        Assert.DoesNotContain("release-image.service", bootkube);
+    }
+
+    [Fact]
     public void Workers_do_not_get_the_mirror_configuration()
     {
         WithRelease();
