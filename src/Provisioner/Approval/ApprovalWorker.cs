@@ -23,7 +23,7 @@ public sealed class ApprovalWorker(
     ApprovalMetrics metrics,
     CatalogStore catalog,
     MachineRegistry registry,
-    IServiceProvider services,
+    Cluster.ClusterAssetService clusterAssets,
     TimeProvider time,
     ILogger<ApprovalWorker> logger) : BackgroundService
 {
@@ -53,7 +53,7 @@ public sealed class ApprovalWorker(
         {
             using var client = new Kubernetes(config);
             // The very store the Ignition endpoint mints into: a second instance on the same file would lose tokens.
-            var tokens = services.GetRequiredService<BootstrapTokenStore>();
+            var tokens = clusterAssets.Tokens; // started before this worker: hosted services start in registration order
             await WaitForApiAsync(client, config.Host, stoppingToken);
             while (!stoppingToken.IsCancellationRequested)
                 await RunElectionTermAsync(client, tokens, stoppingToken);

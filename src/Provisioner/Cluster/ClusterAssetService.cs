@@ -43,6 +43,23 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>
+    /// <see cref="MaterialForServingAsync"/>, or a reason for the machine when the cluster directory cannot be used
+    /// (an operator deleted a CA key, a file is unreadable): Ignition retries, the details go to the log.
+    /// </summary>
+    public async Task<(MachineMaterial? Material, string? Problem)> TryMaterialForServingAsync(CatalogSnapshot snapshot, MachineSpec machine, CancellationToken ct)
+    {
+        try
+        {
+            return (await MaterialForServingAsync(snapshot, machine, ct), null);
+        }
+        catch (Exception e) when (e is ClusterRenderException or PkiException or IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            logger.LogError("Cannot serve cluster assets to {Machine}: {Problem}", machine.Name, e.Message);
+            return (null, $"the cluster assets for {machine.Name} are unavailable: the cluster directory is incomplete or invalid (details in the server log; `provisioner render` shows them too)");
+        }
+    }
+
     /// <summary>The machine's material for a served config; mints its token (and, for the bootstrap machine, every joining machine's).</summary>
     public async Task<MachineMaterial> MaterialForServingAsync(CatalogSnapshot snapshot, MachineSpec machine, CancellationToken ct)
     {

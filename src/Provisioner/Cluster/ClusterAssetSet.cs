@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Text;
-using k8s;
 using Provisioner.Pki;
 using Provisioner.Tokens;
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using k8s.Models;
 using Provisioner.Pki;
 using Provisioner.Profiles;
@@ -215,6 +214,4 @@ public static class StaticPods
             },
         };
     }
-
-    internal static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 }

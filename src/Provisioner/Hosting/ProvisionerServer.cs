@@ -67,6 +67,9 @@ public sealed class ProvisionerServer : IAsyncDisposable
             lc.MinimumLevel.Is(options.MinimumLogLevel)
               .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
               .MinimumLevel.Override("Microsoft.Hosting.Lifetime", Serilog.Events.LogEventLevel.Information)
+              // A service that cannot start (a port in use) throws out of StartAsync to the command line, which
+              // prints it as one line; the host's own "Hosting failed to start" record would repeat it as a stack trace.
+              .MinimumLevel.Override("Microsoft.Extensions.Hosting.Internal.Host", Serilog.Events.LogEventLevel.Fatal)
               .Enrich.FromLogContext();
             if (options.LogFormat == LogFormat.Json) lc.WriteTo.Console(new RenderedCompactJsonFormatter());
             else lc.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}");

@@ -27,7 +27,8 @@ public static class IgnitionEndpoints
 
             context.SetMachine(match.Machine.Name);
             var baseUrl = new Uri(ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster) + "/");
-            var material = await cluster.MaterialForServingAsync(snapshot, match.Machine, context.RequestAborted);
+            var (material, unavailable) = await cluster.TryMaterialForServingAsync(snapshot, match.Machine, context.RequestAborted);
+            if (material is null) return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, unavailable!);
             var config = renderer.Render(snapshot.Templates, snapshot.Profiles, match.Machine, baseUrl, material);
             var negotiated = IgnitionNegotiation.Choose(context.Request.Headers.Accept.ToString(), config);
             if (!negotiated.IsAcceptable)

@@ -54,4 +54,16 @@ public sealed class ServeRenderTests : IDisposable
         var initial = etcd.Split('\n').Single(l => l.Contains("--initial-cluster=", StringComparison.Ordinal)).Trim().Trim('-', ' ', '"')["initial-cluster=".Length..];
         Assert.Equal(["cp-0=https://192.0.2.21:2380", "cp-1=https://192.0.2.22:2380"], initial.Split(',').Order(StringComparer.Ordinal));
     }
+
+    [Fact]
+    public async Task A_broken_cluster_directory_is_a_503_with_a_reason_not_a_stack_trace()
+    {
+        await using var server = await RunningServer.StartAsync(_tree);
+        File.Delete(Path.Combine(ClusterDir, "tls", "apiserver.key"));
+        var response = await server.Client.GetAsync("/ignition?mac=52:54:00:00:20:01", Ct);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync(Ct);
+        Assert.Contains("the cluster assets for cp-0 are unavailable", body);
+        Assert.DoesNotContain("   at ", body);
+    }
 }

@@ -23,7 +23,7 @@ public sealed class ServeCommandTests : IDisposable
     private async Task<(int Exit, string Err)> RunToCompletionAsync(Dictionary<string, string>? env, params string[] args)
     {
         var stderr = new StringWriter();
-        var exit = await CommandLine.InvokeAsync(["serve", "--profiles", _tree.Profiles, "--assets", _tree.Assets, .. args],
+        var exit = await CommandLine.InvokeAsync(["serve", "--profiles", _tree.Profiles, "--assets", _tree.Assets, "--no-approver", .. args],
             new StringWriter(), stderr, name => env?.GetValueOrDefault(name), Ct);
         return (exit, stderr.ToString());
     }
@@ -34,7 +34,7 @@ public sealed class ServeCommandTests : IDisposable
         var httpPort = FreePort.Tcp();
         var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var stderr = new StringWriter();
-        var run = CommandLine.InvokeAsync(["serve", "--profiles", _tree.Profiles, "--assets", _tree.Assets, "--listen", $"127.0.0.1:{httpPort}", .. args],
+        var run = CommandLine.InvokeAsync(["serve", "--profiles", _tree.Profiles, "--assets", _tree.Assets, "--no-approver", "--listen", $"127.0.0.1:{httpPort}", .. args],
             TextWriter.Null, stderr, name => env?.GetValueOrDefault(name), stop.Token);
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(10) };
         for (var attempt = 0; ; attempt++)

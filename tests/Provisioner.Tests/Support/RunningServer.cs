@@ -27,6 +27,9 @@ public sealed class RunningServer : IAsyncDisposable
             Listen = [new ListenAddress(IPAddress.Loopback, 0)],
             MinimumLogLevel = Serilog.Events.LogEventLevel.Warning,
             ReloadDebounce = TimeSpan.FromMilliseconds(100),
+            // The example profiles' API endpoint is not a test address: tests that exercise the approver give it
+            // a kubeconfig for the fake API server on loopback.
+            Approver = new global::Provisioner.Approval.ApproverOptions { Enabled = false },
         };
         options = configure?.Invoke(options) ?? options;
         var server = ProvisionerServer.Build(options);

@@ -63,6 +63,7 @@ internal sealed class PxeLab : IAsyncDisposable
                 Path.Combine(AppContext.BaseDirectory, "provisioner.dll"), "serve",
                 "--profiles", tree.Profiles, "--templates", tree.Templates, "--assets", tree.Assets,
                 "--listen", $"{ServerAddress}:{HttpPort}", "--tftp", "0.0.0.0", "--proxy-dhcp", interfaceName,
+                "--no-approver", // no Kubernetes API in the lab; the approver would only retry the example endpoint
                 .. extraServeArgs ?? []]);
             await provisioner.WaitForLineAsync(l => l.Contains("Application started"), TimeSpan.FromSeconds(60), ct);
             return new PxeLab(ns, interfaceName, scratch, dhcp, provisioner);
