@@ -44,7 +44,13 @@ internal sealed class ApproverHarness : IAsyncDisposable
     public Kubernetes Admin { get; }
     public RunningServer Server { get; private set; } = null!;
     public IReadOnlyDictionary<string, BootstrapToken> Tokens { get; }
-    public string KubeconfigPath => Path.Combine(_clusterDir, "auth", ApproverOptions.KubeconfigFileName);
+    /// <summary>
+    /// The fake API's kubeconfig, given to the server as --kubeconfig: the auth/ default is the one the server
+    /// renders for the real cluster, which points at the profiles' API endpoint, not at the fake.
+    /// </summary>
+    public string KubeconfigPath => FakeKubeconfigPath(Tree);
+
+    private static string FakeKubeconfigPath(ProfileTree tree) => Path.Combine(tree.Root, "fake-api.kubeconfig");
     public string TokenFile => Path.Combine(_clusterDir, "auth", BootstrapTokenStore.FileName);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -69,7 +75,7 @@ internal sealed class ApproverHarness : IAsyncDisposable
         var tree = new ProfileTree();
         var clusterDir = Path.Combine(tree.Root, "cluster");
         Directory.CreateDirectory(Path.Combine(clusterDir, "auth"));
-        await File.WriteAllTextAsync(Path.Combine(clusterDir, "auth", ApproverOptions.KubeconfigFileName), fake.Kubeconfig(ApproverToken), Ct);
+        await File.WriteAllTextAsync(FakeKubeconfigPath(tree), fake.Kubeconfig(ApproverToken), Ct);
 
         var store = await BootstrapTokenStore.OpenAsync(Path.Combine(clusterDir, "auth", BootstrapTokenStore.FileName), TimeProvider.System, TimeSpan.FromHours(24), Ct);
         var tokens = new Dictionary<string, BootstrapToken>();
@@ -81,13 +87,15 @@ internal sealed class ApproverHarness : IAsyncDisposable
 
     public async Task<ApproverHarness> StartServerAsync(ApproverOptions? approver = null)
     {
-        Server = await RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = approver ?? FastOptions() });
+        Server = await RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = WithFake(approver ?? FastOptions()) });
         return this;
     }
 
     /// <summary>Another Provisioner replica on the same profiles, cluster directory and API.</summary>
     public Task<RunningServer> StartReplicaAsync(ApproverOptions approver) =>
-        RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = approver });
+        RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = WithFake(approver) });
+
+    private ApproverOptions WithFake(ApproverOptions approver) => approver with { Kubeconfig = approver.Kubeconfig ?? KubeconfigPath };
 
     public Kubernetes ClientFor(string token) =>
         new(new KubernetesClientConfiguration { Host = Fake.BaseAddress.GetLeftPart(UriPartial.Authority), AccessToken = token });

@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Provisioner.Approval;
+using Provisioner.Hosting;
 using Provisioner.Tests.Support;
 using Provisioner.Tokens;
 
@@ -84,8 +86,9 @@ public sealed class ApproverWorkerTests
 
         await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", token.SecretName) is not null, "the Secret while the token is valid");
         await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", token.SecretName) is null, "the Secret to go once the token expired");
+        // Only the expired token goes; serve's start-up render may have minted fresh ones since.
         var store = await BootstrapTokenStore.OpenAsync(h.TokenFile, TimeProvider.System, TimeSpan.FromHours(24), Ct);
-        Assert.Empty(store.All);
+        Assert.Null(store.FindById(token.Id));
     }
 
     [Fact]
@@ -154,7 +157,7 @@ public sealed class ApproverWorkerTests
     }
 
     [Fact]
-    public async Task Without_a_kubeconfig_the_approver_is_disabled_and_says_why()
+    public async Task Missing_kubeconfig_disables_the_approver_and_says_why()
     {
         await using var h = await ApproverHarness.CreateAsync();
         File.Delete(h.KubeconfigPath);
@@ -162,9 +165,29 @@ public sealed class ApproverWorkerTests
 
         await WaitForStateAsync(h, ApproverStates.Disabled);
         var detail = (await h.ApproverAsync()).GetProperty("detail").GetString();
-        Assert.Contains("--kubeconfig", detail);
-        Assert.Contains(ApproverOptions.KubeconfigFileName, detail);
+        Assert.Contains(h.KubeconfigPath, detail);
+        Assert.Contains("does not exist", detail);
         Assert.Empty(h.Fake.Requests);
+    }
+
+    [Fact]
+    public async Task Without_a_kubeconfig_flag_the_one_rendered_into_the_cluster_directory_is_used()
+    {
+        using var tree = new ProfileTree();
+        // A loopback endpoint where no API server runs: the approver must say it is waiting for that very API.
+        tree.Edit("cluster.yaml", "apiEndpoint: api.demo.example.test", "apiEndpoint: 127.0.0.1");
+        await using var server = await RunningServer.StartAsync(tree, o => o with { Approver = ApproverHarness.FastOptions() });
+
+        var rendered = ApproverOptions.DefaultKubeconfig(server.Server.Services.GetRequiredService<ServerOptions>().ResolvedClusterDirectory);
+        string? detail = null;
+        for (var i = 0; i < 100 && detail?.Contains("https://127.0.0.1:6443") != true; i++)
+        {
+            using var doc = JsonDocument.Parse(await server.Client.GetStringAsync("/api/v1/approver", Ct));
+            detail = doc.RootElement.GetProperty("state").GetString() == ApproverStates.WaitingForApi ? doc.RootElement.GetProperty("detail").GetString() : null;
+            await Task.Delay(100, Ct);
+        }
+        Assert.True(File.Exists(rendered));
+        Assert.Contains("https://127.0.0.1:6443", detail);
     }
 
     [Fact]
