@@ -35,7 +35,9 @@ public sealed class ApprovalWorker(
         if (kubeconfig is null)
         {
             status.Set(ApproverStates.Disabled, whyNot);
-            logger.LogWarning("CSR approver disabled: {Reason}", whyNot);
+            // Off by choice or not set up yet is normal; a kubeconfig that was named but is missing is not.
+            logger.Log(_options.Enabled && _options.Kubeconfig is not null ? LogLevel.Warning : LogLevel.Information,
+                "CSR approver disabled: {Reason}", whyNot);
             return;
         }
         status.SetKubeconfig(kubeconfig);
