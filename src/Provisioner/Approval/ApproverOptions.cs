@@ -41,7 +41,7 @@ public sealed record ApproverOptions
     public string EventNamespace { get; init; } = "default";
 
     /// <summary>Approval requests in flight at once (a thousand machines may join together).</summary>
-    public int Parallelism { get; init; } = 16;
+    public int Parallelism { get; init; } = 32;
 
     public static string DefaultKubeconfig(string clusterDirectory) => Path.Combine(clusterDirectory, "auth", KubeconfigFileName);
 

@@ -30,7 +30,7 @@ internal sealed class CsrReconciler(
     TimeProvider time,
     ILogger logger)
 {
-    private const int MaxBatch = 512;
+    private const int MaxBatch = 128;
     private const int MaxAttempts = 5;
 
     private readonly ConcurrentDictionary<string, V1CertificateSigningRequest> _cache = new(StringComparer.Ordinal);
