@@ -14,6 +14,9 @@ public sealed record ApproverOptions
     /// </summary>
     public string? Kubeconfig { get; init; }
 
+    /// <summary>How often to look for the rendered kubeconfig while it does not exist.</summary>
+    public TimeSpan KubeconfigPollInterval { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The decision rules; <c>--deny-forged</c> sets <see cref="CsrPolicyOptions.DenyForged"/>.</summary>
     public CsrPolicyOptions Policy { get; init; } = CsrPolicyOptions.Default;
 

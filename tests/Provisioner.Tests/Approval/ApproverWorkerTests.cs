@@ -168,6 +168,20 @@ public sealed class ApproverWorkerTests
     }
 
     [Fact]
+    public async Task Kubeconfig_rendered_after_the_start_is_picked_up()
+    {
+        await using var h = await ApproverHarness.CreateAsync();
+        var kubeconfig = await File.ReadAllTextAsync(h.KubeconfigPath, Ct);
+        File.Delete(h.KubeconfigPath);
+        await h.StartServerAsync();
+        await WaitForStateAsync(h, ApproverStates.Disabled);
+
+        await File.WriteAllTextAsync(h.KubeconfigPath, kubeconfig, Ct);
+
+        await WaitForStateAsync(h, ApproverStates.Leader);
+    }
+
+    [Fact]
     public async Task No_approver_flag_turns_it_off()
     {
         await using var h = await ApproverHarness.CreateAsync();
