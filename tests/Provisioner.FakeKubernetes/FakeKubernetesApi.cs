@@ -161,20 +161,6 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
                 .OrderBy(kv => kv.Key.Name, StringComparer.Ordinal).Select(kv => kv.Value.DeepClone().AsObject())];
     }
 
-    /// <summary>Creates an object directly, as another component of the cluster would (e.g. a kubelet registering its Node).</summary>
-    public JsonObject Seed(string plural, string? ns, JsonObject obj, Identity? as_ = null)
-    {
-        var kind = Kinds.ByPlural[plural];
-        lock (_gate)
-        {
-            var (created, error) = CreateLocked(kind, ns ?? "", obj.DeepClone().AsObject(), as_ ?? Identity.Admin);
-            if (created is null) throw new InvalidOperationException(error!.ToJsonString());
-            return created.DeepClone().AsObject();
-        }
-    }
-
-    public string CurrentResourceVersion { get { lock (_gate) return _resourceVersion.ToString(CultureInfo.InvariantCulture); } }
-
     // ---------------------------------------------------------------- HTTP
 
     private async Task HandleAsync(HttpContext context)

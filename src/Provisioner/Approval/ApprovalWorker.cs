@@ -31,13 +31,8 @@ public sealed class ApprovalWorker(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var (kubeconfig, whyNot) = _options.ResolveKubeconfig(serverOptions.ResolvedClusterDirectory);
-        if (kubeconfig is null)
-        {
-            status.Set(ApproverStates.Disabled, whyNot);
-            logger.LogWarning("CSR approver disabled: {Reason}", whyNot);
-            return;
-        }
+        var kubeconfig = await WaitForKubeconfigAsync(stoppingToken);
+        if (kubeconfig is null) return;
         status.SetKubeconfig(kubeconfig);
 
         KubernetesClientConfiguration config;
@@ -63,6 +58,32 @@ public sealed class ApprovalWorker(
         {
             status.Set(ApproverStates.Disabled, "stopped after an unexpected error: " + e.Message);
             logger.LogError(e, "CSR approver stopped after an unexpected error");
+        }
+    }
+
+    /// <summary>
+    /// The kubeconfig to use, or null when the approver stays off. When none is named and the rendered one
+    /// does not exist yet, it is looked for again every <see cref="ApproverOptions.KubeconfigPollInterval"/>:
+    /// the cluster may be rendered while the server already runs.
+    /// </summary>
+    private async Task<string?> WaitForKubeconfigAsync(CancellationToken ct)
+    {
+        var logged = false;
+        while (true)
+        {
+            var (kubeconfig, whyNot) = _options.ResolveKubeconfig(serverOptions.ResolvedClusterDirectory);
+            if (kubeconfig is not null) return kubeconfig;
+            var waiting = _options.Enabled && _options.Kubeconfig is null;
+            status.Set(ApproverStates.Disabled, waiting ? $"{whyNot} (looking again every {_options.KubeconfigPollInterval.TotalSeconds:0.#} s)" : whyNot);
+            if (!logged)
+            {
+                // Off by choice or not set up yet is normal; a kubeconfig that was named but is missing is not.
+                logger.Log(waiting || !_options.Enabled ? LogLevel.Information : LogLevel.Warning, "CSR approver disabled: {Reason}", whyNot);
+                logged = true;
+            }
+            if (!waiting) return null;
+            try { await Task.Delay(_options.KubeconfigPollInterval, time, ct); }
+            catch (OperationCanceledException) { return null; }
         }
     }
 

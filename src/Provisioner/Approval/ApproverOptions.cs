@@ -14,6 +14,9 @@ public sealed record ApproverOptions
     /// </summary>
     public string? Kubeconfig { get; init; }
 
+    /// <summary>How often to look for the rendered kubeconfig while it does not exist.</summary>
+    public TimeSpan KubeconfigPollInterval { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The decision rules; <c>--deny-forged</c> sets <see cref="CsrPolicyOptions.DenyForged"/>.</summary>
     public CsrPolicyOptions Policy { get; init; } = CsrPolicyOptions.Default;
 
@@ -41,7 +44,7 @@ public sealed record ApproverOptions
     public string EventNamespace { get; init; } = "default";
 
     /// <summary>Approval requests in flight at once (a thousand machines may join together).</summary>
-    public int Parallelism { get; init; } = 16;
+    public int Parallelism { get; init; } = 32;
 
     public static string DefaultKubeconfig(string clusterDirectory) => Path.Combine(clusterDirectory, "auth", KubeconfigFileName);
 

@@ -30,7 +30,7 @@ internal sealed class CsrReconciler(
     TimeProvider time,
     ILogger logger)
 {
-    private const int MaxBatch = 512;
+    private const int MaxBatch = 128;
     private const int MaxAttempts = 5;
 
     private readonly ConcurrentDictionary<string, V1CertificateSigningRequest> _cache = new(StringComparer.Ordinal);
@@ -118,9 +118,8 @@ internal sealed class CsrReconciler(
     {
         var remaining = until - time.GetUtcNow();
         if (remaining <= TimeSpan.Zero) return (rv, false, false, null);
-        // The server ends the watch at the resync time (timeoutSeconds): a watch cancelled from this side
-        // while the client still waits for its first line would leave its connection behind.
-        var watchCt = ct;
+        // The server ends the watch at the resync time (timeoutSeconds) rather than this side cancelling it:
+        // a watch cancelled while the client still waits for its first line would leave its connection behind.
         var gone = false;
         var delivered = false;
         Exception? streamError = null;
@@ -134,7 +133,7 @@ internal sealed class CsrReconciler(
                                    if (e is KubernetesException { Status.Code: 410 }) gone = true;
                                    else streamError = e;
                                },
-                               cancellationToken: watchCt))
+                               cancellationToken: ct))
             {
                 delivered = true;
                 rv = csr.Metadata?.ResourceVersion ?? rv;

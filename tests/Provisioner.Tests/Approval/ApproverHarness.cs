@@ -64,6 +64,7 @@ internal sealed class ApproverHarness : IAsyncDisposable
         RetryPeriod = TimeSpan.FromMilliseconds(200),
         BackoffInitial = TimeSpan.FromMilliseconds(100),
         BackoffMax = TimeSpan.FromSeconds(1),
+        KubeconfigPollInterval = TimeSpan.FromMilliseconds(200),
     };
 
     /// <summary>Starts the fake and mints tokens for <paramref name="tokenMachines"/>; the server is started by <see cref="StartServerAsync"/>.</summary>
