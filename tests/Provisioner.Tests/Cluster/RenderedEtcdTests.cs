@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using k8s;
 using k8s.Models;
 using Provisioner.Tests.Pki;
@@ -38,7 +35,7 @@ public sealed class RenderedEtcdTests
         WriteFiles("cp-0", "cp-0");
         WriteFiles("bootstrap-0", "bootstrap-0");
 
-        var (clientPort, peerPort, metricsPort) = (FreePort(), FreePort(), FreePort());
+        var (clientPort, peerPort, metricsPort) = (FreePort.Tcp(), FreePort.Tcp(), FreePort.Tcp());
         var pod = Assert.IsType<V1Pod>(Assert.Single(KubernetesYaml.LoadAllFromString(cluster.Read("control-plane/cp-0/etcd.yaml"))));
         var args = pod.Spec.Containers[0].Command.Skip(1).Select(a => a
             .Replace("/etc/kubernetes/pki", Path.Combine(root.Path, "cp-0/etc/kubernetes/pki"), StringComparison.Ordinal)
@@ -50,48 +47,19 @@ public sealed class RenderedEtcdTests
         // Loopback is listed twice now (the machine's address was moved there); etcd refuses duplicate listeners.
         args = [.. args.Select(a => a.StartsWith("--listen-client-urls=", StringComparison.Ordinal) ? $"--listen-client-urls=https://127.0.0.1:{clientPort}" : a)];
 
-        var psi = new ProcessStartInfo(etcd) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var server = Process.Start(psi)!;
-        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        server.ErrorDataReceived += (_, e) => { if (e.Data is not null) log.Enqueue(e.Data); };
-        server.OutputDataReceived += (_, e) => { if (e.Data is not null) log.Enqueue(e.Data); };
-        server.BeginErrorReadLine();
-        server.BeginOutputReadLine();
-        try
-        {
-            var pki = Path.Combine(root.Path, "bootstrap-0/etc/kubernetes/pki");
-            Task<ProcessResult> Ctl(string cert, params string[] command) => Programs.RunAsync(etcdctl,
-            [
-                "--endpoints", $"https://127.0.0.1:{clientPort}", "--cacert", Path.Combine(pki, "etcd/ca.crt"),
-                "--cert", Path.Combine(pki, cert + ".crt"), "--key", Path.Combine(pki, cert + ".key"),
-                "--dial-timeout", "3s", "--command-timeout", "5s", .. command,
-            ], Ct);
+        await using var server = EtcdProcess.Start(etcd, args);
+        var pki = Path.Combine(root.Path, "bootstrap-0/etc/kubernetes/pki");
+        Task<ProcessResult> Ctl(string cert, params string[] command) => Programs.RunAsync(etcdctl,
+        [
+            "--endpoints", $"https://127.0.0.1:{clientPort}", "--cacert", Path.Combine(pki, "etcd/ca.crt"),
+            "--cert", Path.Combine(pki, cert + ".crt"), "--key", Path.Combine(pki, cert + ".key"),
+            "--dial-timeout", "3s", "--command-timeout", "5s", .. command,
+        ], Ct);
 
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            ProcessResult put;
-            while ((put = await Ctl("apiserver-etcd-client", "put", "/registry/probe", "hello")).ExitCode != 0)
-            {
-                Assert.False(server.HasExited, $"etcd exited ({server.ExitCode}) with the rendered flags:\n{string.Join('\n', log.TakeLast(30))}");
-                Assert.True(DateTime.UtcNow < deadline, $"etcd never accepted the bootstrap's api server client: {put}\n{string.Join('\n', log.TakeLast(30))}");
-                await Task.Delay(500, Ct);
-            }
-            Assert.Equal("/registry/probe\nhello\n", (await Ctl("apiserver-etcd-client", "get", "/registry/probe")).Stdout);
-            var intruder = await Ctl("apiserver-kubelet-client", "put", "/registry/probe", "intruder");
-            Assert.True(intruder.ExitCode != 0, $"a cluster-CA client must be refused: {intruder}");
-            Assert.Equal("/registry/probe\nhello\n", (await Ctl("apiserver-etcd-client", "get", "/registry/probe")).Stdout);
-        }
-        finally
-        {
-            if (!server.HasExited) server.Kill();
-            await server.WaitForExitAsync(CancellationToken.None);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        await server.UntilSucceedsAsync(() => Ctl("apiserver-etcd-client", "put", "/registry/probe", "hello"), "the bootstrap's api server client", Ct);
+        Assert.Equal("/registry/probe\nhello\n", (await Ctl("apiserver-etcd-client", "get", "/registry/probe")).Stdout);
+        var intruder = await Ctl("apiserver-kubelet-client", "put", "/registry/probe", "intruder");
+        Assert.True(intruder.ExitCode != 0, $"a cluster-CA client must be refused: {intruder}");
+        Assert.Equal("/registry/probe\nhello\n", (await Ctl("apiserver-etcd-client", "get", "/registry/probe")).Stdout);
     }
 }

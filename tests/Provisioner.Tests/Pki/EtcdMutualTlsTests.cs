@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Provisioner.Pki;
 using Provisioner.Tests.Support;
 
@@ -21,76 +18,40 @@ public sealed class EtcdMutualTlsTests
         var profiles = TestProfiles.Standard() with { Machines = [TestProfiles.Machine("cp1", "control-plane", "127.0.0.1")] };
         await ClusterPki.RenderAsync(ClusterPkiPlan.For(profiles, new PkiOptions()), dir.Path, Ct);
 
-        var (clientPort, peerPort) = (FreePort(), FreePort());
+        var (clientPort, peerPort) = (FreePort.Tcp(), FreePort.Tcp());
         var client = $"https://127.0.0.1:{clientPort}";
         var peer = $"https://127.0.0.1:{peerPort}";
-        var psi = new ProcessStartInfo(etcd)
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in new[]
-                 {
-                     "--name", "cp1", "--data-dir", dir["data"],
-                     "--listen-client-urls", client, "--advertise-client-urls", client,
-                     "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                     "--initial-cluster", $"cp1={peer}", "--initial-cluster-state", "new",
-                     "--cert-file", dir["etcd/cp1/server.crt"], "--key-file", dir["etcd/cp1/server.key"],
-                     "--client-cert-auth", "--trusted-ca-file", dir["etcd/ca.crt"],
-                     "--peer-cert-file", dir["etcd/cp1/peer.crt"], "--peer-key-file", dir["etcd/cp1/peer.key"],
-                     "--peer-client-cert-auth", "--peer-trusted-ca-file", dir["etcd/ca.crt"],
-                 })
-            psi.ArgumentList.Add(a);
-        using var server = Process.Start(psi)!;
-        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        server.ErrorDataReceived += (_, e) => { if (e.Data is not null) log.Enqueue(e.Data); };
-        server.OutputDataReceived += (_, e) => { if (e.Data is not null) log.Enqueue(e.Data); };
-        server.BeginErrorReadLine();
-        server.BeginOutputReadLine();
-        try
-        {
-            Task<ProcessResult> Ctl(string certName, params string[] command) => Programs.RunAsync(etcdctl,
+        await using var server = EtcdProcess.Start(etcd,
             [
-                "--endpoints", client, "--cacert", dir["etcd/ca.crt"],
-                "--cert", dir[certName + ".crt"], "--key", dir[certName + ".key"],
-                "--dial-timeout", "3s", "--command-timeout", "5s", .. command,
-            ], Ct);
+                "--name", "cp1", "--data-dir", dir["data"],
+                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", $"cp1={peer}", "--initial-cluster-state", "new",
+                "--cert-file", dir["etcd/cp1/server.crt"], "--key-file", dir["etcd/cp1/server.key"],
+                "--client-cert-auth", "--trusted-ca-file", dir["etcd/ca.crt"],
+                "--peer-cert-file", dir["etcd/cp1/peer.crt"], "--peer-key-file", dir["etcd/cp1/peer.key"],
+                "--peer-client-cert-auth", "--peer-trusted-ca-file", dir["etcd/ca.crt"],
+            ]);
+        Task<ProcessResult> Ctl(string certName, params string[] command) => Programs.RunAsync(etcdctl,
+        [
+            "--endpoints", client, "--cacert", dir["etcd/ca.crt"],
+            "--cert", dir[certName + ".crt"], "--key", dir[certName + ".key"],
+            "--dial-timeout", "3s", "--command-timeout", "5s", .. command,
+        ], Ct);
 
-            // etcd on a loaded machine can take a while to elect itself leader.
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            ProcessResult put;
-            while ((put = await Ctl("apiserver-etcd-client", "put", "/provisioner/probe", "hello")).ExitCode != 0)
-            {
-                Assert.False(server.HasExited, $"etcd exited ({server.ExitCode}):\n{string.Join('\n', log.TakeLast(30))}");
-                Assert.True(DateTime.UtcNow < deadline, $"etcd never accepted the api server client: {put}\n{string.Join('\n', log.TakeLast(30))}");
-                await Task.Delay(500, Ct);
-            }
-            var get = await Ctl("apiserver-etcd-client", "get", "/provisioner/probe");
-            Assert.Equal("/provisioner/probe\nhello\n", get.Stdout);
+        await server.UntilSucceedsAsync(() => Ctl("apiserver-etcd-client", "put", "/provisioner/probe", "hello"), "the api server client", Ct);
+        var get = await Ctl("apiserver-etcd-client", "get", "/provisioner/probe");
+        Assert.Equal("/provisioner/probe\nhello\n", get.Stdout);
 
-            var intruder = await Ctl("admin", "put", "/provisioner/probe", "intruder");
-            Assert.True(intruder.ExitCode != 0, $"a kubernetes-CA client must be refused: {intruder}");
-            var frontProxy = await Ctl("front-proxy-client", "get", "/provisioner/probe");
-            Assert.True(frontProxy.ExitCode != 0 && !frontProxy.Stdout.Contains("hello", StringComparison.Ordinal), $"a front-proxy-CA client must be refused: {frontProxy}");
+        var intruder = await Ctl("admin", "put", "/provisioner/probe", "intruder");
+        Assert.True(intruder.ExitCode != 0, $"a kubernetes-CA client must be refused: {intruder}");
+        var frontProxy = await Ctl("front-proxy-client", "get", "/provisioner/probe");
+        Assert.True(frontProxy.ExitCode != 0 && !frontProxy.Stdout.Contains("hello", StringComparison.Ordinal), $"a front-proxy-CA client must be refused: {frontProxy}");
 
-            var after = await Ctl("etcd/healthcheck-client", "get", "/provisioner/probe");
-            Assert.Equal("/provisioner/probe\nhello\n", after.Stdout); // server still up, value untouched
-            Assert.Contains(log, l => l.Contains("bad certificate", StringComparison.OrdinalIgnoreCase)
-                                      || l.Contains("unknown authority", StringComparison.OrdinalIgnoreCase)
-                                      || l.Contains("rejected connection", StringComparison.OrdinalIgnoreCase));
-        }
-        finally
-        {
-            if (!server.HasExited) server.Kill();
-            await server.WaitForExitAsync(CancellationToken.None);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var after = await Ctl("etcd/healthcheck-client", "get", "/provisioner/probe");
+        Assert.Equal("/provisioner/probe\nhello\n", after.Stdout); // server still up, value untouched
+        Assert.Contains(server.Log, l => l.Contains("bad certificate", StringComparison.OrdinalIgnoreCase)
+                                         || l.Contains("unknown authority", StringComparison.OrdinalIgnoreCase)
+                                         || l.Contains("rejected connection", StringComparison.OrdinalIgnoreCase));
     }
 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Provisioner.Tests.Pxe;
+namespace Provisioner.Tests.Support;
 
 /// <summary>Ports free at the time of asking, for servers whose CLI takes a fixed port.</summary>
 internal static class FreePort
