@@ -107,7 +107,9 @@ static async Task<Result> RunProvisionerAsync(string profiles, string templates,
 {
     await using var fake = await FakeKubernetesApi.StartAsync(new FakeKubernetesOptions(), ct);
     fake.AddUser("approver", "provisioner:approver");
-    await File.WriteAllTextAsync(ApproverOptions.DefaultKubeconfig(clusterDir), fake.Kubeconfig("approver"), ct);
+    // Given explicitly: serve renders auth/ for the profiles' real API endpoint, not for the fake.
+    var kubeconfig = Path.Combine(Path.GetDirectoryName(clusterDir)!, "fake-api.kubeconfig");
+    await File.WriteAllTextAsync(kubeconfig, fake.Kubeconfig("approver"), ct);
     var store = await BootstrapTokenStore.OpenAsync(Path.Combine(clusterDir, "auth", BootstrapTokenStore.FileName), TimeProvider.System, TimeSpan.FromHours(24), ct);
     var tokens = new Dictionary<string, BootstrapToken>();
     foreach (var name in names) tokens[name] = await store.GetOrMintAsync(name, ct);
@@ -116,7 +118,7 @@ static async Task<Result> RunProvisionerAsync(string profiles, string templates,
     {
         ProfilesDirectory = profiles, TemplatesDirectory = templates, AssetsDirectory = assets, ClusterDirectory = clusterDir,
         Listen = [new ListenAddress(IPAddress.Loopback, 0)], MinimumLogLevel = Serilog.Events.LogEventLevel.Error,
-        Approver = new ApproverOptions { Identity = "bench", RetryPeriod = TimeSpan.FromMilliseconds(200) },
+        Approver = new ApproverOptions { Kubeconfig = kubeconfig, Identity = "bench", RetryPeriod = TimeSpan.FromMilliseconds(200) },
     };
     await using var server = ProvisionerServer.Build(options);
     await server.StartAsync(ct);
