@@ -43,7 +43,7 @@ pids+=($!)
 
 prov_port=$(free_udp_port)
 dotnet "$work/provisioner/provisioner.dll" serve --profiles "$repo/profiles" --assets "$repo/assets" \
-  --listen 127.0.0.1:0 --tftp "127.0.0.1:$prov_port" --log-format json >"$work/provisioner.log" 2>&1 &
+  --cluster-dir "$work/cluster" --no-approver --listen 127.0.0.1:0 --tftp "127.0.0.1:$prov_port" --log-format json >"$work/provisioner.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "Application started" "$work/provisioner.log" && break; sleep 0.2; done
 grep -q "Application started" "$work/provisioner.log" || { cat "$work/provisioner.log" >&2; exit 1; }

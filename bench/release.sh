@@ -98,7 +98,7 @@ PY
 
 echo "== starting Provisioner on 127.0.0.1:$p_port and nginx on 127.0.0.1:$n_port"
 "$provisioner" serve --profiles "$work/profiles" --assets "$work/assets" --store "$work/store" \
-  --listen "127.0.0.1:$p_port" --log-format json >"$work/provisioner.log" 2>&1 &
+  --cluster-dir "$work/cluster" --no-approver --listen "127.0.0.1:$p_port" --log-format json >"$work/provisioner.log" 2>&1 &
 pids+=($!)
 cat >"$work/nginx.conf" <<NGINX
 worker_processes auto;
