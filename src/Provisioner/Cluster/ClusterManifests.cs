@@ -53,14 +53,7 @@ public static class ClusterManifests
     /// <summary>Token holders may create CSRs (kubeadm binds system:node-bootstrapper the same way); nothing approves them automatically.</summary>
     public static IReadOnlyList<object> BootstrapperRbac() =>
     [
-        new V1ClusterRoleBinding
-        {
-            ApiVersion = "rbac.authorization.k8s.io/v1",
-            Kind = "ClusterRoleBinding",
-            Metadata = Meta("provisioner:node-bootstrapper"),
-            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "system:node-bootstrapper" },
-            Subjects = [new Rbacv1Subject { ApiGroup = "rbac.authorization.k8s.io", Kind = "Group", Name = BootstrapToken.ExtraGroup }],
-        },
+        BindClusterRole("provisioner:node-bootstrapper", "system:node-bootstrapper", new Rbacv1Subject { ApiGroup = Rbac, Kind = "Group", Name = BootstrapToken.ExtraGroup }),
     ];
 
     /// <summary>
@@ -78,20 +71,35 @@ public static class ClusterManifests
         },
         new V1Role
         {
-            ApiVersion = "rbac.authorization.k8s.io/v1",
+            ApiVersion = Rbac + "/v1",
             Kind = "Role",
             Metadata = Meta("provisioner:bootstrap-signer-clusterinfo", "kube-public"),
             Rules = [new V1PolicyRule { ApiGroups = [""], Resources = ["configmaps"], ResourceNames = ["cluster-info"], Verbs = ["get"] }],
         },
-        new V1RoleBinding
-        {
-            ApiVersion = "rbac.authorization.k8s.io/v1",
-            Kind = "RoleBinding",
-            Metadata = Meta("provisioner:bootstrap-signer-clusterinfo", "kube-public"),
-            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "Role", Name = "provisioner:bootstrap-signer-clusterinfo" },
-            Subjects = [new Rbacv1Subject { ApiGroup = "rbac.authorization.k8s.io", Kind = "User", Name = "system:anonymous" }],
-        },
+        BindRole("provisioner:bootstrap-signer-clusterinfo", "kube-public", "provisioner:bootstrap-signer-clusterinfo", new Rbacv1Subject { ApiGroup = Rbac, Kind = "User", Name = "system:anonymous" }),
     ];
+
+    private const string Rbac = "rbac.authorization.k8s.io";
+
+    private static V1ClusterRoleBinding BindClusterRole(string name, string clusterRole, Rbacv1Subject subject) => new()
+    {
+        ApiVersion = Rbac + "/v1",
+        Kind = "ClusterRoleBinding",
+        Metadata = Meta(name),
+        RoleRef = new V1RoleRef { ApiGroup = Rbac, Kind = "ClusterRole", Name = clusterRole },
+        Subjects = [subject],
+    };
+
+    private static V1RoleBinding BindRole(string name, string @namespace, string role, Rbacv1Subject subject) => new()
+    {
+        ApiVersion = Rbac + "/v1",
+        Kind = "RoleBinding",
+        Metadata = Meta(name, @namespace),
+        RoleRef = new V1RoleRef { ApiGroup = Rbac, Kind = "Role", Name = role },
+        Subjects = [subject],
+    };
+
+    private static Rbacv1Subject KubeSystemServiceAccount(string name) => new() { Kind = "ServiceAccount", Name = name, NamespaceProperty = "kube-system" };
 
     public const string ApproverRole = "provisioner:approver";
 
@@ -101,12 +109,12 @@ public static class ClusterManifests
     /// </summary>
     public static IReadOnlyList<object> ApproverRbac()
     {
-        var user = new Rbacv1Subject { ApiGroup = "rbac.authorization.k8s.io", Kind = "User", Name = ClusterPkiPlan.ApproverUser };
+        var user = new Rbacv1Subject { ApiGroup = Rbac, Kind = "User", Name = ClusterPkiPlan.ApproverUser };
         return
         [
             new V1ClusterRole
             {
-                ApiVersion = "rbac.authorization.k8s.io/v1",
+                ApiVersion = Rbac + "/v1",
                 Kind = "ClusterRole",
                 Metadata = Meta(ApproverRole),
                 Rules =
@@ -122,17 +130,10 @@ public static class ClusterManifests
                     new V1PolicyRule { ApiGroups = ["", "events.k8s.io"], Resources = ["events"], Verbs = ["create", "patch"] },
                 ],
             },
-            new V1ClusterRoleBinding
-            {
-                ApiVersion = "rbac.authorization.k8s.io/v1",
-                Kind = "ClusterRoleBinding",
-                Metadata = Meta(ApproverRole),
-                RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = ApproverRole },
-                Subjects = [user],
-            },
+            BindClusterRole(ApproverRole, ApproverRole, user),
             new V1Role
             {
-                ApiVersion = "rbac.authorization.k8s.io/v1",
+                ApiVersion = Rbac + "/v1",
                 Kind = "Role",
                 Metadata = Meta(ApproverRole, "kube-system"),
                 Rules =
@@ -141,14 +142,7 @@ public static class ClusterManifests
                     new V1PolicyRule { ApiGroups = ["coordination.k8s.io"], Resources = ["leases"], Verbs = ["get", "create", "update"] },
                 ],
             },
-            new V1RoleBinding
-            {
-                ApiVersion = "rbac.authorization.k8s.io/v1",
-                Kind = "RoleBinding",
-                Metadata = Meta(ApproverRole, "kube-system"),
-                RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "Role", Name = ApproverRole },
-                Subjects = [user],
-            },
+            BindRole(ApproverRole, "kube-system", ApproverRole, user),
         ];
     }
 
@@ -191,14 +185,7 @@ public static class ClusterManifests
         return
         [
             new V1ServiceAccount { ApiVersion = "v1", Kind = "ServiceAccount", Metadata = Meta("kube-proxy", "kube-system") },
-            new V1ClusterRoleBinding
-            {
-                ApiVersion = "rbac.authorization.k8s.io/v1",
-                Kind = "ClusterRoleBinding",
-                Metadata = Meta("provisioner:node-proxier"),
-                RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "system:node-proxier" },
-                Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = "kube-proxy", NamespaceProperty = "kube-system" }],
-            },
+            BindClusterRole("provisioner:node-proxier", "system:node-proxier", KubeSystemServiceAccount("kube-proxy")),
             new V1ConfigMap
             {
                 ApiVersion = "v1",
@@ -288,7 +275,7 @@ public static class ClusterManifests
             new V1ServiceAccount { ApiVersion = "v1", Kind = "ServiceAccount", Metadata = Meta("coredns", "kube-system") },
             new V1ClusterRole
             {
-                ApiVersion = "rbac.authorization.k8s.io/v1",
+                ApiVersion = Rbac + "/v1",
                 Kind = "ClusterRole",
                 Metadata = Meta("system:coredns"),
                 Rules =
@@ -297,14 +284,7 @@ public static class ClusterManifests
                     new V1PolicyRule { ApiGroups = ["discovery.k8s.io"], Resources = ["endpointslices"], Verbs = ["list", "watch"] },
                 ],
             },
-            new V1ClusterRoleBinding
-            {
-                ApiVersion = "rbac.authorization.k8s.io/v1",
-                Kind = "ClusterRoleBinding",
-                Metadata = Meta("system:coredns"),
-                RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "system:coredns" },
-                Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = "coredns", NamespaceProperty = "kube-system" }],
-            },
+            BindClusterRole("system:coredns", "system:coredns", KubeSystemServiceAccount("coredns")),
             new V1ConfigMap
             {
                 ApiVersion = "v1",
