@@ -8,13 +8,16 @@ namespace Provisioner.Tokens;
 /// <summary>
 /// The per-machine bootstrap tokens Provisioner has issued, persisted (0600, atomically) in
 /// <c>&lt;cluster-dir&gt;/auth/bootstrap-tokens.json</c> so a restart neither forgets a token a machine
-/// already carries nor hands the same machine a second one.
+/// already carries nor hands the same machine a second one. Every change re-reads the file under an exclusive
+/// lock (<c>bootstrap-tokens.json.lock</c>), so <c>provisioner render</c> and a running <c>serve</c> on the
+/// same cluster directory never overwrite each other's tokens.
 /// </summary>
 public sealed class BootstrapTokenStore
 {
     public const string FileName = "bootstrap-tokens.json";
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
 
     private readonly string _path;
     private readonly TimeProvider _time;
@@ -39,21 +42,8 @@ public sealed class BootstrapTokenStore
     /// <summary>Opens the store at <paramref name="path"/>; a missing file is an empty store, a corrupt one an error.</summary>
     public static async Task<BootstrapTokenStore> OpenAsync(string path, TimeProvider time, TimeSpan lifetime, CancellationToken cancellationToken)
     {
-        var tokens = ImmutableDictionary<string, BootstrapToken>.Empty;
-        if (File.Exists(path))
-        {
-            await using var stream = File.OpenRead(path);
-            StoredTokens? stored;
-            try { stored = await JsonSerializer.DeserializeAsync<StoredTokens>(stream, Json, cancellationToken); }
-            catch (JsonException e) { throw new InvalidDataException($"{path}: not a bootstrap token file: {e.Message}", e); }
-            foreach (var t in stored?.Tokens ?? [])
-            {
-                if (!BootstrapToken.IsValidValue($"{t.Id}.{t.Secret}") || string.IsNullOrEmpty(t.MachineName))
-                    throw new InvalidDataException($"{path}: token '{t.Id}' is malformed");
-                tokens = tokens.SetItem(t.Id, t);
-            }
-        }
-        return new BootstrapTokenStore(Path.GetFullPath(path), time, lifetime, tokens);
+        var full = Path.GetFullPath(path);
+        return new BootstrapTokenStore(full, time, lifetime, await ReadAsync(full, cancellationToken));
     }
 
     /// <summary>Every issued token, expired ones included until they are pruned.</summary>
@@ -62,9 +52,7 @@ public sealed class BootstrapTokenStore
     public BootstrapToken? FindById(string id) => _byId.GetValueOrDefault(id);
 
     /// <summary>The machine's newest unexpired token, or null.</summary>
-    public BootstrapToken? FindForMachine(string machineName) =>
-        _byId.Values.Where(t => t.MachineName == machineName && !t.IsExpiredAt(_time.GetUtcNow()))
-            .OrderByDescending(t => t.Expires).FirstOrDefault();
+    public BootstrapToken? FindForMachine(string machineName) => NewestFor(_byId, machineName);
 
     /// <summary>
     /// The machine's token: the existing one while it has more than a quarter of its lifetime left, else a
@@ -73,34 +61,20 @@ public sealed class BootstrapTokenStore
     public async Task<BootstrapToken> GetOrMintAsync(string machineName, CancellationToken cancellationToken)
     {
         if (Usable(FindForMachine(machineName)) is { } existing) return existing;
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            if (Usable(FindForMachine(machineName)) is { } raced) return raced;
-            var minted = BootstrapToken.Mint(machineName, _time.GetUtcNow(), _lifetime);
-            while (_byId.ContainsKey(minted.Id)) minted = BootstrapToken.Mint(machineName, _time.GetUtcNow(), _lifetime);
-            await SaveAsync(_byId.SetItem(minted.Id, minted), cancellationToken);
-            Changed?.Invoke();
-            return minted;
-        }
-        finally { _gate.Release(); }
+        return (await GetOrMintAsync([machineName], cancellationToken))[machineName];
     }
 
     /// <summary>
     /// <see cref="GetOrMintAsync(string, CancellationToken)"/> for many machines with one write of the store
     /// (rendering a 100-machine cluster would otherwise rewrite and fsync the file 100 times).
     /// </summary>
-    public async Task<IReadOnlyDictionary<string, BootstrapToken>> GetOrMintAsync(IEnumerable<string> machineNames, CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        var result = new Dictionary<string, BootstrapToken>(StringComparer.Ordinal);
-        var minted = false;
-        try
+    public Task<IReadOnlyDictionary<string, BootstrapToken>> GetOrMintAsync(IEnumerable<string> machineNames, CancellationToken cancellationToken) =>
+        UpdateAsync<IReadOnlyDictionary<string, BootstrapToken>>(tokens =>
         {
-            var tokens = _byId;
+            var result = new Dictionary<string, BootstrapToken>(StringComparer.Ordinal);
             foreach (var name in machineNames.Distinct(StringComparer.Ordinal))
             {
-                if (Usable(FindForMachine(name)) is { } existing)
+                if (Usable(NewestFor(tokens, name)) is { } existing)
                 {
                     result[name] = existing;
                     continue;
@@ -109,54 +83,95 @@ public sealed class BootstrapTokenStore
                 while (tokens.ContainsKey(token.Id)) token = BootstrapToken.Mint(name, _time.GetUtcNow(), _lifetime);
                 tokens = tokens.SetItem(token.Id, token);
                 result[name] = token;
-                minted = true;
             }
-            if (minted) await SaveAsync(tokens, cancellationToken);
-        }
-        finally { _gate.Release(); }
-        if (minted) Changed?.Invoke();
-        return result;
-    }
+            return (tokens, result);
+        }, cancellationToken);
 
     /// <summary>Forgets a token (after its machine's node-client CSR was approved); false when unknown.</summary>
-    public async Task<bool> RevokeAsync(string id, CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            if (!_byId.ContainsKey(id)) return false;
-            await SaveAsync(_byId.Remove(id), cancellationToken);
-        }
-        finally { _gate.Release(); }
-        Changed?.Invoke();
-        return true;
-    }
+    public Task<bool> RevokeAsync(string id, CancellationToken cancellationToken) =>
+        UpdateAsync(tokens => (tokens.Remove(id), tokens.ContainsKey(id)), cancellationToken);
 
     /// <summary>Drops expired tokens; returns them so their Secrets can be deleted too.</summary>
-    public async Task<ImmutableArray<BootstrapToken>> PruneExpiredAsync(CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        ImmutableArray<BootstrapToken> expired;
-        try
+    public Task<ImmutableArray<BootstrapToken>> PruneExpiredAsync(CancellationToken cancellationToken) =>
+        UpdateAsync(tokens =>
         {
             var now = _time.GetUtcNow();
-            expired = [.. _byId.Values.Where(t => t.IsExpiredAt(now))];
-            if (expired.IsEmpty) return expired;
-            await SaveAsync(_byId.RemoveRange(expired.Select(t => t.Id)), cancellationToken);
-        }
-        finally { _gate.Release(); }
-        Changed?.Invoke();
-        return expired;
-    }
+            ImmutableArray<BootstrapToken> expired = [.. tokens.Values.Where(t => t.IsExpiredAt(now))];
+            return (tokens.RemoveRange(expired.Select(t => t.Id)), expired);
+        }, cancellationToken);
+
+    private BootstrapToken? NewestFor(ImmutableDictionary<string, BootstrapToken> tokens, string machineName) =>
+        tokens.Values.Where(t => t.MachineName == machineName && !t.IsExpiredAt(_time.GetUtcNow()))
+            .OrderByDescending(t => t.Expires).FirstOrDefault();
 
     private BootstrapToken? Usable(BootstrapToken? token) =>
         token is not null && token.Expires - _time.GetUtcNow() > _lifetime / 4 ? token : null;
 
-    private async Task SaveAsync(ImmutableDictionary<string, BootstrapToken> tokens, CancellationToken cancellationToken)
+    /// <summary>
+    /// Applies <paramref name="change"/> to the tokens as they are on disk now (another process may have written
+    /// since), writes the result when it differs, and raises <see cref="Changed"/> when it did.
+    /// </summary>
+    private async Task<T> UpdateAsync<T>(Func<ImmutableDictionary<string, BootstrapToken>, (ImmutableDictionary<string, BootstrapToken> Next, T Result)> change,
+        CancellationToken cancellationToken)
     {
-        var text = JsonSerializer.Serialize(new StoredTokens([.. tokens.Values.OrderBy(t => t.Id, StringComparer.Ordinal)]), Json);
-        await AtomicFile.WriteAsync(_path, text, AtomicFile.PrivateMode, cancellationToken);
-        _byId = tokens;
+        bool changed;
+        T result;
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await using var fileLock = await LockAsync(cancellationToken);
+            var current = await ReadAsync(_path, cancellationToken);
+            (var next, result) = change(current);
+            changed = !next.Keys.ToHashSet().SetEquals(_byId.Keys);
+            if (!next.Keys.ToHashSet().SetEquals(current.Keys))
+            {
+                var text = JsonSerializer.Serialize(new StoredTokens([.. next.Values.OrderBy(t => t.Id, StringComparer.Ordinal)]), Json);
+                await AtomicFile.WriteAsync(_path, text, AtomicFile.PrivateMode, cancellationToken);
+            }
+            _byId = next;
+        }
+        finally { _gate.Release(); }
+        if (changed) Changed?.Invoke();
+        return result;
+    }
+
+    /// <summary>An exclusive lock on a file beside the store (flock underneath), held until disposed.</summary>
+    private async Task<FileStream> LockAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(_path)!, AtomicFile.DirectoryMode);
+        // Wall-clock patience, not the injected clock: a test's frozen time must not turn this into a hang.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return new FileStream(_path + ".lock", new FileStreamOptions
+                {
+                    Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None, UnixCreateMode = AtomicFile.PrivateMode,
+                });
+            }
+            catch (IOException) when (waited.Elapsed < LockTimeout)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken);
+            }
+        }
+    }
+
+    private static async Task<ImmutableDictionary<string, BootstrapToken>> ReadAsync(string path, CancellationToken cancellationToken)
+    {
+        var tokens = ImmutableDictionary<string, BootstrapToken>.Empty;
+        if (!File.Exists(path)) return tokens;
+        await using var stream = File.OpenRead(path);
+        StoredTokens? stored;
+        try { stored = await JsonSerializer.DeserializeAsync<StoredTokens>(stream, Json, cancellationToken); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not a bootstrap token file: {e.Message}", e); }
+        foreach (var t in stored?.Tokens ?? [])
+        {
+            if (!BootstrapToken.IsValidValue($"{t.Id}.{t.Secret}") || string.IsNullOrEmpty(t.MachineName))
+                throw new InvalidDataException($"{path}: token '{t.Id}' is malformed");
+            tokens = tokens.SetItem(t.Id, t);
+        }
+        return tokens;
     }
 
     private sealed record StoredTokens([property: JsonPropertyName("tokens")] ImmutableArray<BootstrapToken> Tokens);

@@ -138,4 +138,42 @@ public sealed class BootstrapTokenStoreTests : IDisposable
         Assert.Equal(BootstrapToken.ExtraGroup, data["auth-extra-groups"]);
         Assert.StartsWith("system:bootstrappers:", data["auth-extra-groups"]);
     }
+
+    [Fact]
+    public async Task Two_stores_on_one_file_keep_each_others_tokens()
+    {
+        var serve = await OpenAsync();
+        var render = await OpenAsync();
+        var a = await serve.GetOrMintAsync("worker-1", Ct);
+        var b = await render.GetOrMintAsync("worker-2", Ct);
+
+        var onDisk = await OpenAsync();
+        Assert.Equal(a, onDisk.FindById(a.Id));
+        Assert.Equal(b, onDisk.FindById(b.Id));
+    }
+
+    [Fact]
+    public async Task A_store_reuses_the_token_another_store_minted_for_the_machine()
+    {
+        var serve = await OpenAsync();
+        var render = await OpenAsync();
+        var minted = await serve.GetOrMintAsync("worker-1", Ct);
+
+        Assert.Equal(minted, (await render.GetOrMintAsync(["worker-1"], Ct))["worker-1"]);
+        Assert.Single((await OpenAsync()).All);
+    }
+
+    [Fact]
+    public async Task Revoking_in_one_store_does_not_resurrect_or_drop_tokens_of_another()
+    {
+        var serve = await OpenAsync();
+        var render = await OpenAsync();
+        var a = await serve.GetOrMintAsync("worker-1", Ct);
+        var b = await render.GetOrMintAsync("worker-2", Ct);
+
+        Assert.True(await serve.RevokeAsync(b.Id, Ct));
+
+        var onDisk = await OpenAsync();
+        Assert.Equal([a], onDisk.All);
+    }
 }
