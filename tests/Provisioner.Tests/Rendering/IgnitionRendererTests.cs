@@ -10,15 +10,10 @@ public sealed class IgnitionRendererTests : IDisposable
 {
     private static readonly Uri BaseUrl = new("http://192.0.2.1:8080/");
     private readonly ProfileTree _tree = new();
-    private readonly IgnitionRenderer _renderer = new(new TextTemplates());
 
     public void Dispose() => _tree.Dispose();
 
-    private IgnitionConfig Render(string machine)
-    {
-        var profiles = ProfileLoader.Load(_tree.Sources);
-        return _renderer.Render(IgnitionTemplateSet.Load(_tree.Templates), profiles, profiles.FindMachine(machine)!, BaseUrl);
-    }
+    private IgnitionConfig Render(string machine) => _tree.RenderIgnition(machine, BaseUrl);
 
     private static string Text(Resource r) => Uri.UnescapeDataString(r.Source!["data:,".Length..]);
 

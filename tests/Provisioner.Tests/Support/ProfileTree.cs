@@ -34,6 +34,17 @@ public sealed class ProfileTree : IDisposable
 
     public void Write(string file, string contents) => File.WriteAllText(Path.Combine(Profiles, file), contents);
 
+    /// <summary>
+    /// The Ignition config the tree's templates render for <paramref name="machine"/> as they are now (no cluster
+    /// material: what <c>provisioner validate</c> renders).
+    /// </summary>
+    public Provisioner.Ignition.IgnitionConfig RenderIgnition(string machine, Uri baseUrl)
+    {
+        var profiles = Provisioner.Profiles.ProfileLoader.Load(Sources);
+        return new Provisioner.Rendering.IgnitionRenderer(new Provisioner.Rendering.TextTemplates())
+            .Render(Provisioner.Rendering.IgnitionTemplateSet.Load(Templates), profiles, profiles.FindMachine(machine)!, baseUrl);
+    }
+
     public void WriteTemplate(string relative, string contents)
     {
         var path = Path.Combine(Templates, relative);
