@@ -12,6 +12,19 @@ namespace Provisioner.Tests.Cluster;
 /// <summary>A copy of the example profiles rendered into a cluster directory beside them (as serve would).</summary>
 internal sealed class RenderedCluster : IDisposable
 {
+    /// <summary>A profile file that makes the example's one control-plane machine (cp-0) three.</summary>
+    public const string TwoMoreControlPlaneMachines = """
+        machines:
+          - name: cp-1
+            role: control-plane
+            select: {mac: 52:54:00:00:20:11}
+            network: {address: 192.0.2.22/24}
+          - name: cp-2
+            role: control-plane
+            select: {mac: 52:54:00:00:20:12}
+            network: {address: 192.0.2.23/24}
+        """;
+
     public ProfileTree Tree { get; } = new();
     public string Dir => Path.Combine(Tree.Root, "cluster");
     public ProfileSet Profiles { get; private set; } = null!;

@@ -21,17 +21,7 @@ public sealed partial class KeyDistributionTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _tree.Write("more.yaml", """
-            machines:
-              - name: cp-1
-                role: control-plane
-                select: {mac: 52:54:00:00:20:11}
-                network: {address: 192.0.2.22/24}
-              - name: cp-2
-                role: control-plane
-                select: {mac: 52:54:00:00:20:12}
-                network: {address: 192.0.2.23/24}
-            """);
+        _tree.Write("more.yaml", RenderedCluster.TwoMoreControlPlaneMachines);
         _server = await RunningServer.StartAsync(_tree);
     }
 

@@ -91,17 +91,7 @@ public sealed class KubernetesYamlTests : IAsyncLifetime
     [Fact]
     public async Task Three_control_plane_machines_form_one_etcd_cluster()
     {
-        using var three = await RenderedCluster.CreateAsync(tree => tree.Write("more.yaml", """
-            machines:
-              - name: cp-1
-                role: control-plane
-                select: {mac: 52:54:00:00:20:11}
-                network: {address: 192.0.2.22/24}
-              - name: cp-2
-                role: control-plane
-                select: {mac: 52:54:00:00:20:12}
-                network: {address: 192.0.2.23/24}
-            """));
+        using var three = await RenderedCluster.CreateAsync(tree => tree.Write("more.yaml", RenderedCluster.TwoMoreControlPlaneMachines));
         var expected = "cp-0=https://192.0.2.21:2380,cp-1=https://192.0.2.22:2380,cp-2=https://192.0.2.23:2380";
         foreach (var m in new[] { "cp-0", "cp-1", "cp-2" })
         {
