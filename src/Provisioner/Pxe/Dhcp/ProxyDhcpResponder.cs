@@ -134,7 +134,7 @@ public sealed class ProxyDhcpResponder(ProxyDhcpSettings settings, TimeProvider 
         }
 
         return new ProxyDhcpAnswer(Reply(request, port, context, bootFile, isHttpClient ? HttpClient : PxeClient), target,
-            $"{Describe(request.MessageType)} from {Mac(request)} (arch {arch}{(isIpxe ? ", iPXE" : "")}): {bootFile}");
+            $"{Describe(request.MessageType)} from {Mac(request)} xid {request.TransactionId:x8} (arch {arch}{(isIpxe ? ", iPXE" : "")}): {bootFile}");
     }
 
     /// <summary>Option 93 when sent; else the <c>Arch:xxxxx</c> field of the vendor class; else BIOS (old PXE ROMs send neither).</summary>
