@@ -151,9 +151,10 @@ public sealed class ApprovalWorker(
     {
         var policy = new CsrPolicy(_options.Policy);
         var recorder = new DecisionRecorder(client, _options, status, metrics, time, logger);
-        var reconciler = new CsrReconciler(client, _options, policy, catalog, registry, tokens, recorder, status, metrics, time, logger);
+        var inventory = new ClusterInventory(catalog, registry, tokens, time);
+        var reconciler = new CsrReconciler(client, _options, policy, inventory, tokens, recorder, status, metrics, time, logger);
         var secrets = new TokenSecretSync(client, tokens, _options, time, logger);
-        try { await Task.WhenAll(reconciler.RunAsync(ct), secrets.RunAsync(ct), recorder.RunAsync(ct)); }
+        try { await Task.WhenAll(reconciler.RunAsync(ct), secrets.RunAsync(ct), recorder.RunAsync(reconciler.WhenIdleAsync, ct)); }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
         catch (Exception e)
         {

@@ -2,60 +2,67 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Net;
 using k8s.Models;
+using Provisioner.Catalog;
+using Provisioner.Inventory;
 using Provisioner.Profiles;
 using Provisioner.Tokens;
 
 namespace Provisioner.Approval;
 
 /// <summary>
-/// Turns what the worker sees — profiles, Ignition fetches, issued tokens, Nodes and the CSRs in the
-/// cluster — into the <see cref="InventorySnapshot"/> the policy decides against.
+/// What the leader knows while it decides: profiles (indexed once per loaded profile set), Ignition fetches
+/// and issued tokens (read live), and the pending CSRs per node, kept current as the CSR cache changes. Every
+/// lookup a decision makes is a hash lookup, so a join storm of a thousand machines costs a thousand
+/// decisions, not a thousand passes over everything.
 /// </summary>
-internal sealed class ClusterInventory
+internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry registry, BootstrapTokenStore tokens, TimeProvider time)
 {
+    private const string NodePrefix = "system:node:";
+
+    private readonly MachineRegistry _registry = registry;
+    private readonly BootstrapTokenStore _tokens = tokens;
+    private readonly TimeProvider _time = time;
+
     // The node a CSR is for, by CSR uid: the request is immutable, so it is parsed once.
     private readonly ConcurrentDictionary<string, string?> _nodeByUid = new(StringComparer.Ordinal);
+    private readonly object _gate = new();
+    private readonly Dictionary<string, string?> _pendingNodeByCsr = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _pendingByNode = new(StringComparer.OrdinalIgnoreCase);
+    private MachineIndex _machines = MachineIndex.Empty;
 
-    public InventorySnapshot Build(
-        ProfileSet profiles,
-        Func<string, DateTimeOffset?> lastIgnitionFetch,
-        IEnumerable<BootstrapToken> tokens,
-        DateTimeOffset now,
-        IEnumerable<V1Node> nodes,
-        IEnumerable<V1CertificateSigningRequest> pending)
+    /// <summary>CSRs pending (neither approved nor denied, and not approved by this process) in the cluster.</summary>
+    public int TotalPending { get { lock (_gate) return _pendingNodeByCsr.Count; } }
+
+    /// <summary>Records whether <paramref name="csr"/> is pending; call on every change the CSR cache sees.</summary>
+    public void Track(V1CertificateSigningRequest csr, bool pending)
     {
-        var machines = profiles.Machines.Select(m => MachineFacts.FromProfile(m, profiles.Cluster, lastIgnitionFetch(m.Name))).ToImmutableArray();
-        var tokenMachines = tokens.Where(t => !t.IsExpiredAt(now))
-            .ToImmutableDictionary(t => t.Id, t => t.MachineName, StringComparer.Ordinal);
-        var nodeFacts = nodes.Select(ToNodeFacts).ToImmutableArray();
-
-        // Attribution by hash lookup: a join storm has as many pending CSRs as machines, so a linear search
-        // per CSR would make every pass quadratic.
-        var byNodeName = new Dictionary<string, MachineFacts>(StringComparer.OrdinalIgnoreCase);
-        foreach (var machine in machines)
-            foreach (var name in machine.DnsNames.Prepend(machine.Name))
-                byNodeName.TryAdd(name, machine);
-        var byMachine = new Dictionary<string, int>(StringComparer.Ordinal);
-        var total = 0;
-        foreach (var csr in pending)
+        var node = pending ? NodeNameOf(csr) : null;
+        lock (_gate)
         {
-            total++;
-            if (NodeName(csr) is { } node && byNodeName.GetValueOrDefault(node) is { } machine)
-                byMachine[machine.Name] = byMachine.GetValueOrDefault(machine.Name) + 1;
+            RemoveLocked(csr.Metadata.Name);
+            if (!pending) return;
+            _pendingNodeByCsr[csr.Metadata.Name] = node;
+            if (node is not null) _pendingByNode[node] = _pendingByNode.GetValueOrDefault(node) + 1;
         }
-        return new InventorySnapshot(machines, tokenMachines, nodeFacts, byMachine.ToImmutableDictionary(StringComparer.Ordinal), total);
     }
 
-    /// <summary>Forgets CSRs that no longer exist.</summary>
-    public void Retain(IReadOnlySet<string> uids)
+    /// <summary>Forgets a deleted CSR.</summary>
+    public void Forget(V1CertificateSigningRequest csr)
     {
-        foreach (var uid in _nodeByUid.Keys)
-            if (!uids.Contains(uid)) _nodeByUid.TryRemove(uid, out _);
+        _nodeByUid.TryRemove(Key(csr), out _);
+        lock (_gate) RemoveLocked(csr.Metadata.Name);
+    }
+
+    private void RemoveLocked(string csrName)
+    {
+        if (!_pendingNodeByCsr.Remove(csrName, out var node) || node is null) return;
+        if (_pendingByNode[node] is var n && n <= 1) _pendingByNode.Remove(node);
+        else _pendingByNode[node] = n - 1;
     }
 
     /// <summary>The node a kubelet CSR asks for: the subject CN of a client CSR, the requester of a serving CSR.</summary>
-    private string? NodeName(V1CertificateSigningRequest csr) =>
-        _nodeByUid.GetOrAdd(csr.Metadata.Uid ?? csr.Metadata.Name, _ => csr.Spec.SignerName switch
+    public string? NodeNameOf(V1CertificateSigningRequest csr) =>
+        _nodeByUid.GetOrAdd(Key(csr), _ => csr.Spec.SignerName switch
         {
             CsrSigners.KubeletServing when csr.Spec.Username?.StartsWith(NodePrefix, StringComparison.Ordinal) == true => csr.Spec.Username[NodePrefix.Length..],
             CsrSigners.KubeletClient => ParsedCsr.TryParse(csr.Spec.Request ?? [], out _, verifySignature: false)?.Subject
@@ -63,9 +70,16 @@ internal sealed class ClusterInventory
             _ => null,
         });
 
-    private const string NodePrefix = "system:node:";
+    /// <summary>True when <paramref name="nodeName"/> is one of the provisioned machines' names.</summary>
+    public bool IsProvisioned(string nodeName) => Machines().Find(nodeName) is not null;
 
-    private static NodeFacts ToNodeFacts(V1Node node) => new(
+    /// <summary>
+    /// The inventory one decision sees. <paramref name="node"/> is the Node named <paramref name="nodeName"/>
+    /// as just read from the API (null: none exists); the policy may ask about that node only.
+    /// </summary>
+    public ICsrInventory For(string? nodeName, NodeFacts? node, bool nodeLookedUp) => new View(this, nodeName, node, nodeLookedUp);
+
+    public static NodeFacts ToNodeFacts(V1Node node) => new(
         node.Metadata.Name,
         [.. (node.Status?.Addresses ?? []).Select(a => IPAddress.TryParse(a.Address, out var ip) ? ip : null).OfType<IPAddress>()]);
 
@@ -83,4 +97,76 @@ internal sealed class ClusterInventory
 
     public static bool IsApproved(V1CertificateSigningRequest csr) =>
         csr.Status?.Conditions?.Any(c => c.Type == "Approved" && c.Status != "False") == true;
+
+    private static string Key(V1CertificateSigningRequest csr) => csr.Metadata.Uid ?? csr.Metadata.Name;
+
+    private MachineIndex Machines()
+    {
+        var profiles = catalog.Current.Profiles;
+        var index = Volatile.Read(ref _machines);
+        if (ReferenceEquals(index.Profiles, profiles)) return index;
+        index = new MachineIndex(profiles);
+        Volatile.Write(ref _machines, index);
+        return index;
+    }
+
+    private int PendingFor(MachineSpec machine, ClusterSpec cluster)
+    {
+        lock (_gate)
+        {
+            var fqdn = machine.Fqdn(cluster);
+            var count = _pendingByNode.GetValueOrDefault(machine.Name);
+            if (!string.Equals(fqdn, machine.Name, StringComparison.OrdinalIgnoreCase)) count += _pendingByNode.GetValueOrDefault(fqdn);
+            return count;
+        }
+    }
+
+    /// <summary>The profiles' machines by every name a node of theirs may have (name and FQDN, case-insensitive).</summary>
+    private sealed class MachineIndex
+    {
+        public static readonly MachineIndex Empty = new(null);
+
+        private readonly Dictionary<string, MachineSpec> _byNodeName = new(StringComparer.OrdinalIgnoreCase);
+
+        public MachineIndex(ProfileSet? profiles)
+        {
+            Profiles = profiles;
+            if (profiles is null) return;
+            foreach (var machine in profiles.Machines)
+            {
+                _byNodeName.TryAdd(machine.Name, machine);
+                _byNodeName.TryAdd(machine.Fqdn(profiles.Cluster), machine);
+            }
+        }
+
+        public ProfileSet? Profiles { get; }
+
+        public MachineSpec? Find(string nodeName) => _byNodeName.GetValueOrDefault(nodeName);
+    }
+
+    private sealed class View(ClusterInventory inventory, string? nodeName, NodeFacts? node, bool nodeLookedUp) : ICsrInventory
+    {
+        private readonly MachineIndex _machines = inventory.Machines();
+
+        public MachineFacts? FindMachineByNodeName(string name) =>
+            _machines.Find(name) is { } machine
+                ? MachineFacts.FromProfile(machine, _machines.Profiles!.Cluster, inventory._registry.LastIgnitionFetch(machine.Name))
+                : null;
+
+        public string? MachineForBootstrapToken(string tokenId) =>
+            inventory._tokens.FindById(tokenId) is { } token && !token.IsExpiredAt(inventory._time.GetUtcNow()) ? token.MachineName : null;
+
+        public NodeFacts? FindNode(string name) =>
+            nodeLookedUp && string.Equals(name, nodeName, StringComparison.Ordinal)
+                ? node
+                // A programming error, never a silent "no such node": absence is only known from a fresh read.
+                : throw new InvalidOperationException($"node {name} was not read before deciding (read: {nodeName ?? "none"})");
+
+        public int PendingForMachine(string machineName) =>
+            _machines.Find(machineName) is { } machine ? inventory.PendingFor(machine, _machines.Profiles!.Cluster) : 0;
+
+        public int TotalPending => inventory.TotalPending;
+
+        public int MachineCount => _machines.Profiles?.Machines.Length ?? 0;
+    }
 }

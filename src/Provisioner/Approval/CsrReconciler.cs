@@ -5,8 +5,6 @@ using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
-using Provisioner.Catalog;
-using Provisioner.Inventory;
 using Provisioner.Tokens;
 
 namespace Provisioner.Approval;
@@ -14,15 +12,15 @@ namespace Provisioner.Approval;
 /// <summary>
 /// The leader's work on CSRs: list, then watch from the list's resourceVersion; re-list on 410 Gone and
 /// on every resync; reconnect a dropped watch from the last resourceVersion seen. Every CSR that is
-/// added or changes is queued and decided; decisions are idempotent (a decided CSR is left alone, a 409
-/// is retried on a fresh read, and a CSR this process approved is never approved again).
+/// added or changes is queued and decided by one of <see cref="ApproverOptions.Parallelism"/> workers as
+/// soon as one is free; decisions are idempotent (a decided CSR is left alone, a 409 is retried on a fresh
+/// read, and a CSR this process approved is never approved again).
 /// </summary>
 internal sealed class CsrReconciler(
     IKubernetes client,
     ApproverOptions options,
     CsrPolicy policy,
-    CatalogStore catalog,
-    MachineRegistry registry,
+    ClusterInventory inventory,
     BootstrapTokenStore tokens,
     DecisionRecorder recorder,
     ApproverStatus status,
@@ -30,43 +28,47 @@ internal sealed class CsrReconciler(
     TimeProvider time,
     ILogger logger)
 {
-    private const int MaxBatch = 128;
     private const int MaxAttempts = 5;
+    // Work that can wait (token clean-up, Events) yields to decisions this long at most.
+    private static readonly TimeSpan YieldAtMost = TimeSpan.FromSeconds(10);
 
     private readonly ConcurrentDictionary<string, V1CertificateSigningRequest> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _approvedUids = new(StringComparer.Ordinal);
-    private readonly Channel<string> _queue = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly ConcurrentDictionary<string, byte> _queued = new(StringComparer.Ordinal);
-    private readonly ClusterInventory _inventory = new();
-    private int _deciding;
+    private readonly WorkQueue _queue = new();
     // Token clean-up writes the token file; it runs beside the approvals so a join storm is not slowed by it.
     private readonly Channel<V1CertificateSigningRequest> _decided = Channel.CreateUnbounded<V1CertificateSigningRequest>(new UnboundedChannelOptions { SingleReader = true });
 
+    /// <summary>Waits (a bounded time) until no CSR is queued or being decided.</summary>
+    public Task WhenIdleAsync(CancellationToken ct) => _queue.WhenIdleAsync(YieldAtMost, time, ct);
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var processing = ProcessAsync(cancellationToken);
+        var workers = Enumerable.Range(0, Math.Max(1, options.Parallelism)).Select(_ => WorkAsync(cancellationToken)).ToList();
         var cleanup = CleanUpAsync(cancellationToken);
         try { await ListAndWatchAsync(cancellationToken); }
         finally
         {
-            await processing.ContinueWith(_ => { }, TaskScheduler.Default);
-            await cleanup.ContinueWith(_ => { }, TaskScheduler.Default);
+            foreach (var task in workers.Append(cleanup))
+                await task.ContinueWith(_ => { }, TaskScheduler.Default);
         }
     }
 
     private async Task CleanUpAsync(CancellationToken ct)
     {
+        var reader = _decided.Reader;
         try
         {
-            await foreach (var csr in _decided.Reader.ReadAllAsync(ct))
+            while (await reader.WaitToReadAsync(ct))
             {
-                // Yield to approvals: during a join storm, the machines waiting for their certificate come first.
-                while (Volatile.Read(ref _deciding) > 0 || !_queued.IsEmpty)
-                    await Task.Delay(TimeSpan.FromMilliseconds(50), time, ct);
-                try { await AfterApprovalAsync(csr, ct); }
+                // During a join storm, the machines waiting for their certificate come first; then one store
+                // write revokes every token used since.
+                await WhenIdleAsync(ct);
+                var decided = new List<V1CertificateSigningRequest>();
+                while (reader.TryRead(out var csr)) decided.Add(csr);
+                try { await RevokeUsedTokensAsync(decided, ct); }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
-                    logger.LogWarning("Revoking the bootstrap token used by CSR {Csr} failed: {Error}; the next resync retries", csr.Metadata.Name, e.Message);
+                    logger.LogWarning("Revoking the bootstrap tokens used by {Count} approved CSRs failed: {Error}; the next resync retries", decided.Count, e.Message);
                 }
             }
         }
@@ -140,11 +142,11 @@ internal sealed class CsrReconciler(
                 switch (type)
                 {
                     case WatchEventType.Added or WatchEventType.Modified:
-                        _cache[csr.Metadata!.Name] = csr;
-                        Enqueue(csr.Metadata.Name);
+                        Observe(csr);
+                        _queue.Add(csr.Metadata!.Name);
                         break;
                     case WatchEventType.Deleted:
-                        _cache.TryRemove(csr.Metadata!.Name, out _);
+                        Remove(csr.Metadata!.Name);
                         break;
                 }
             }
@@ -164,68 +166,65 @@ internal sealed class CsrReconciler(
     {
         var names = items.Select(i => i.Metadata.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var name in _cache.Keys)
-            if (!names.Contains(name)) _cache.TryRemove(name, out _);
-        foreach (var csr in items) _cache[csr.Metadata.Name] = csr;
-        _inventory.Retain(items.Select(i => i.Metadata.Uid ?? i.Metadata.Name).ToHashSet(StringComparer.Ordinal));
-        foreach (var csr in items.OrderBy(i => i.Metadata.CreationTimestamp)) Enqueue(csr.Metadata.Name);
+            if (!names.Contains(name)) Remove(name);
+        // Every CSR is in the cache (and counted as pending or not) before the first is decided: caps see them all.
+        foreach (var csr in items) Observe(csr);
+        foreach (var csr in items.OrderBy(i => i.Metadata.CreationTimestamp)) _queue.Add(csr.Metadata.Name);
     }
 
-    private void Enqueue(string name)
+    private void Observe(V1CertificateSigningRequest csr)
     {
-        if (_queued.TryAdd(name, 0)) _queue.Writer.TryWrite(name);
+        _cache[csr.Metadata.Name] = csr;
+        inventory.Track(csr, IsPending(csr));
     }
+
+    private void Remove(string name)
+    {
+        if (_cache.TryRemove(name, out var csr)) inventory.Forget(csr);
+    }
+
+    private bool IsPending(V1CertificateSigningRequest csr) =>
+        !ClusterInventory.IsDecided(csr) && !_approvedUids.ContainsKey(csr.Metadata.Uid ?? "");
 
     // ------------------------------------------------------------ decisions
 
-    private async Task ProcessAsync(CancellationToken ct)
+    private async Task WorkAsync(CancellationToken ct)
     {
-        var reader = _queue.Reader;
         var backoff = new Backoff(options.BackoffInitial, options.BackoffMax);
         try
         {
-            while (await reader.WaitToReadAsync(ct))
+            while (!ct.IsCancellationRequested)
             {
-                var batch = new List<string>();
-                while (batch.Count < MaxBatch && reader.TryRead(out var name))
-                {
-                    _queued.TryRemove(name, out _);
-                    batch.Add(name);
-                }
-                Interlocked.Increment(ref _deciding);
+                var name = await _queue.TakeAsync(ct);
+                TimeSpan? retryIn = null;
                 try
                 {
-                    await DecideBatchAsync(batch, ct);
+                    await ReconcileAsync(name, ct);
                     backoff.Reset();
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
-                    var delay = backoff.Next();
-                    logger.LogWarning("Deciding {Count} CSRs failed: {Error}; retrying in {Delay}", batch.Count, e.Message, delay);
-                    await Task.Delay(delay, time, ct);
-                    foreach (var name in batch) Enqueue(name);
+                    retryIn = backoff.Next();
+                    logger.LogWarning("Deciding CSR {Csr} failed: {Error}; retrying in {Delay}", name, e.Message, retryIn);
                 }
-                finally { Interlocked.Decrement(ref _deciding); }
+                finally
+                {
+                    _queue.Done(name);
+                    var pending = inventory.TotalPending;
+                    metrics.Pending.Set(pending);
+                    status.SetPending(pending);
+                }
+                if (retryIn is { } delay)
+                {
+                    await Task.Delay(delay, time, ct);
+                    _queue.Add(name);
+                }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
     }
 
-    private async Task DecideBatchAsync(List<string> batch, CancellationToken ct)
-    {
-        // One snapshot per batch: under a join storm, one Node list serves hundreds of decisions.
-        var nodes = await client.CoreV1.ListNodeAsync(cancellationToken: ct);
-        var pending = _cache.Values.Where(c => !ClusterInventory.IsDecided(c) && !_approvedUids.ContainsKey(c.Metadata.Uid ?? "")).ToList();
-        var inventory = _inventory.Build(catalog.Current.Profiles, registry.LastIgnitionFetch, tokens.All, time.GetUtcNow(), nodes.Items, pending);
-        var ordered = batch.Select(n => _cache.GetValueOrDefault(n)).OfType<V1CertificateSigningRequest>()
-            .OrderBy(c => c.Metadata.CreationTimestamp).Select(c => c.Metadata.Name);
-        await Parallel.ForEachAsync(ordered, new ParallelOptions { MaxDegreeOfParallelism = options.Parallelism, CancellationToken = ct },
-            async (name, token) => await ReconcileAsync(name, inventory, token));
-        var stillPending = _cache.Values.Count(c => !ClusterInventory.IsDecided(c) && !_approvedUids.ContainsKey(c.Metadata.Uid ?? ""));
-        metrics.Pending.Set(stillPending);
-        status.SetPending(stillPending);
-    }
-
-    private async Task ReconcileAsync(string name, ICsrInventory inventory, CancellationToken ct)
+    private async Task ReconcileAsync(string name, CancellationToken ct)
     {
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
@@ -238,7 +237,12 @@ internal sealed class CsrReconciler(
             // Approved by us, and the watch has not caught up yet.
             if (_approvedUids.ContainsKey(csr.Metadata.Uid ?? "")) return;
 
-            var decision = policy.Decide(ClusterInventory.Facts(csr), inventory);
+            // Whether the node exists is read fresh for every decision: a cache can prove that a Node
+            // exists, never that it does not, and a first join is approved only for a node that does not.
+            var nodeName = inventory.NodeNameOf(csr);
+            var lookUp = nodeName is not null && inventory.IsProvisioned(nodeName);
+            var node = lookUp ? await ReadNodeAsync(nodeName!, ct) : null;
+            var decision = policy.Decide(ClusterInventory.Facts(csr), inventory.For(nodeName, node, lookUp));
             if (decision.Verdict == CsrVerdict.LeavePending)
             {
                 recorder.Record(csr, decision, onlyIfChanged: true);
@@ -249,7 +253,7 @@ internal sealed class CsrReconciler(
             {
                 var updated = await client.CertificatesV1.ReplaceCertificateSigningRequestApprovalAsync(WithCondition(csr, decision), name, cancellationToken: ct);
                 _approvedUids.TryAdd(updated.Metadata.Uid ?? "", 0);
-                _cache[name] = updated;
+                Observe(updated);
                 recorder.Record(updated, decision, onlyIfChanged: false);
                 _decided.Writer.TryWrite(updated);
                 return;
@@ -257,52 +261,75 @@ internal sealed class CsrReconciler(
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
             {
                 logger.LogInformation("CSR {Csr} changed while deciding it (409 Conflict); deciding again on a fresh read", name);
-                try { _cache[name] = await client.CertificatesV1.ReadCertificateSigningRequestAsync(name, cancellationToken: ct); }
-                catch (HttpOperationException gone) when (gone.Response.StatusCode == HttpStatusCode.NotFound) { _cache.TryRemove(name, out _); return; }
+                try { Observe(await client.CertificatesV1.ReadCertificateSigningRequestAsync(name, cancellationToken: ct)); }
+                catch (HttpOperationException gone) when (gone.Response.StatusCode == HttpStatusCode.NotFound) { Remove(name); return; }
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
             {
-                _cache.TryRemove(name, out _);
+                Remove(name);
                 return;
             }
         }
         logger.LogWarning("CSR {Csr} kept changing under {Attempts} attempts to decide it; the next pass will try again", name, MaxAttempts);
-        Enqueue(name);
+        _queue.Add(name);
+    }
+
+    private async Task<NodeFacts?> ReadNodeAsync(string name, CancellationToken ct)
+    {
+        try { return ClusterInventory.ToNodeFacts(await client.CoreV1.ReadNodeAsync(name, cancellationToken: ct)); }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound) { return null; }
     }
 
     private V1CertificateSigningRequest WithCondition(V1CertificateSigningRequest csr, CsrDecision decision)
     {
-        // A copy: the cached object is shared with concurrent readers.
-        var copy = KubernetesJson.Deserialize<V1CertificateSigningRequest>(KubernetesJson.Serialize(csr));
-        copy.Status ??= new V1CertificateSigningRequestStatus();
+        // A new object around the cached metadata and spec, which are only read: the cached CSR itself is
+        // shared with concurrent readers and stays as the API server sent it.
         var now = time.GetUtcNow().UtcDateTime;
-        copy.Status.Conditions = [.. copy.Status.Conditions ?? [], new V1CertificateSigningRequestCondition
+        return new V1CertificateSigningRequest
         {
-            Type = decision.Verdict == CsrVerdict.Approve ? "Approved" : "Denied",
-            Status = "True",
-            Reason = decision.Verdict == CsrVerdict.Approve ? DecisionRecorder.ApprovedConditionReason : DecisionRecorder.DeniedConditionReason,
-            Message = $"{decision.Reason}: {decision.Message}",
-            LastUpdateTime = now,
-            LastTransitionTime = now,
-        }];
-        return copy;
+            ApiVersion = csr.ApiVersion,
+            Kind = csr.Kind,
+            Metadata = csr.Metadata,
+            Spec = csr.Spec,
+            Status = new V1CertificateSigningRequestStatus
+            {
+                Certificate = csr.Status?.Certificate,
+                Conditions = [.. csr.Status?.Conditions ?? [], new V1CertificateSigningRequestCondition
+                {
+                    Type = decision.Verdict == CsrVerdict.Approve ? "Approved" : "Denied",
+                    Status = "True",
+                    Reason = decision.Verdict == CsrVerdict.Approve ? DecisionRecorder.ApprovedConditionReason : DecisionRecorder.DeniedConditionReason,
+                    Message = $"{decision.Reason}: {decision.Message}",
+                    LastUpdateTime = now,
+                    LastTransitionTime = now,
+                }],
+            },
+        };
     }
 
     /// <summary>
     /// Once a machine's node-client CSR made with its bootstrap token is approved, the token has done its
-    /// job: its Secret is deleted and the token revoked, so it cannot be used again.
+    /// job: it is revoked (one write of the store for all of them) and its Secret deleted, so it cannot be
+    /// used again.
     /// </summary>
-    private async Task AfterApprovalAsync(V1CertificateSigningRequest csr, CancellationToken ct)
+    private async Task RevokeUsedTokensAsync(IReadOnlyList<V1CertificateSigningRequest> decided, CancellationToken ct)
     {
-        if (!ClusterInventory.IsApproved(csr) || csr.Spec.SignerName != CsrSigners.KubeletClient) return;
-        if (csr.Spec.Username is not { } user || !user.StartsWith(BootstrapToken.UserPrefix, StringComparison.Ordinal)) return;
-        if (tokens.FindById(user[BootstrapToken.UserPrefix.Length..]) is not { } token) return;
-        // Revoked first: should deleting the Secret fail, the token Secret sync removes it as an orphan.
-        await tokens.RevokeAsync(token.Id, ct);
-        try { await client.CoreV1.DeleteNamespacedSecretAsync(token.SecretName, "kube-system", cancellationToken: ct); }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound) { }
-        logger.LogInformation("Bootstrap token {TokenId} of machine {Machine} revoked and its Secret deleted: CSR {Csr} was approved",
-            token.Id, token.MachineName, csr.Metadata.Name);
+        var used = decided
+            .Where(csr => ClusterInventory.IsApproved(csr) && csr.Spec.SignerName == CsrSigners.KubeletClient)
+            .Select(csr => csr.Spec.Username is { } user && user.StartsWith(BootstrapToken.UserPrefix, StringComparison.Ordinal)
+                ? (Csr: csr.Metadata.Name, TokenId: user[BootstrapToken.UserPrefix.Length..]) : default)
+            .Where(u => u.TokenId is not null && tokens.FindById(u.TokenId) is not null)
+            .ToList();
+        if (used.Count == 0) return;
+        // Revoked first: should deleting a Secret fail, the token Secret sync removes it as an orphan.
+        var revoked = await tokens.RevokeAsync([.. used.Select(u => u.TokenId)], ct);
+        foreach (var token in revoked)
+        {
+            try { await client.CoreV1.DeleteNamespacedSecretAsync(token.SecretName, "kube-system", cancellationToken: ct); }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound) { }
+            logger.LogInformation("Bootstrap token {TokenId} of machine {Machine} revoked and its Secret deleted: CSR {Csr} was approved",
+                token.Id, token.MachineName, used.First(u => u.TokenId == token.Id).Csr);
+        }
     }
 }
 

@@ -39,14 +39,18 @@ internal sealed class DecisionRecorder(
     private readonly System.Threading.Channels.Channel<Corev1Event> _events =
         System.Threading.Channels.Channel.CreateUnbounded<Corev1Event>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = false });
 
-    /// <summary>Writes the queued Events until <paramref name="ct"/> is cancelled.</summary>
-    public async Task RunAsync(CancellationToken ct)
+    /// <summary>
+    /// Writes the queued Events until <paramref name="ct"/> is cancelled, each after
+    /// <paramref name="yieldToDecisions"/>: during a join storm the API server's time goes to approvals first.
+    /// </summary>
+    public async Task RunAsync(Func<CancellationToken, Task> yieldToDecisions, CancellationToken ct)
     {
         try
         {
             await Parallel.ForEachAsync(_events.Reader.ReadAllAsync(ct), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct },
                 async (ev, token) =>
                 {
+                    await yieldToDecisions(token);
                     try { await client.CoreV1.CreateNamespacedEventAsync(ev, options.EventNamespace, cancellationToken: token); }
                     catch (Exception e) when (!token.IsCancellationRequested)
                     {

@@ -88,8 +88,16 @@ public sealed class BootstrapTokenStore
         }, cancellationToken);
 
     /// <summary>Forgets a token (after its machine's node-client CSR was approved); false when unknown.</summary>
-    public Task<bool> RevokeAsync(string id, CancellationToken cancellationToken) =>
-        UpdateAsync(tokens => (tokens.Remove(id), tokens.ContainsKey(id)), cancellationToken);
+    public async Task<bool> RevokeAsync(string id, CancellationToken cancellationToken) =>
+        (await RevokeAsync([id], cancellationToken)).Length == 1;
+
+    /// <summary>Forgets several tokens with one write of the store; returns those it knew.</summary>
+    public Task<ImmutableArray<BootstrapToken>> RevokeAsync(IReadOnlyCollection<string> ids, CancellationToken cancellationToken) =>
+        UpdateAsync(tokens =>
+        {
+            ImmutableArray<BootstrapToken> known = [.. ids.Distinct(StringComparer.Ordinal).Select(tokens.GetValueOrDefault).OfType<BootstrapToken>()];
+            return (tokens.RemoveRange(known.Select(t => t.Id)), known);
+        }, cancellationToken);
 
     /// <summary>Drops expired tokens; returns them so their Secrets can be deleted too.</summary>
     public Task<ImmutableArray<BootstrapToken>> PruneExpiredAsync(CancellationToken cancellationToken) =>

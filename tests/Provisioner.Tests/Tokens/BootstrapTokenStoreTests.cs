@@ -85,6 +85,26 @@ public sealed class BootstrapTokenStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Revoking_several_tokens_writes_the_store_once_and_returns_those_it_knew()
+    {
+        var store = await OpenAsync();
+        var one = await store.GetOrMintAsync("worker-1", Ct);
+        var two = await store.GetOrMintAsync("worker-2", Ct);
+        var kept = await store.GetOrMintAsync("worker-3", Ct);
+        var changes = 0;
+        store.Changed += () => changes++;
+
+        var revoked = await store.RevokeAsync([one.Id, two.Id, "unknown-id", one.Id], Ct);
+
+        Assert.Equal(new[] { one.Id, two.Id }.Order(StringComparer.Ordinal), revoked.Select(t => t.Id).Order(StringComparer.Ordinal));
+        Assert.Equal(1, changes);
+        var reopened = await OpenAsync();
+        Assert.Null(reopened.FindById(one.Id));
+        Assert.Null(reopened.FindById(two.Id));
+        Assert.NotNull(reopened.FindById(kept.Id));
+    }
+
+    [Fact]
     public async Task Prune_removes_only_expired_tokens()
     {
         var store = await OpenAsync();
