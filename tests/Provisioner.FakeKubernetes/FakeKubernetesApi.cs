@@ -242,18 +242,17 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     {
         var parts = token.Split('.');
         if (parts.Length != 2 || parts[0].Length != 6 || parts[1].Length != 16) return null;
-        JsonObject? data;
+        string[] extra;
+        // Read under the lock: stored JsonObjects are shared and only ever touched there (a few small decodes).
         lock (_gate)
         {
-            // Read under the lock: a stored JsonObject is shared and only ever touched there.
             var secret = Find("secrets", "kube-system", "bootstrap-token-" + parts[0])?.Object;
             if (secret is null || (string?)secret["type"] != "bootstrap.kubernetes.io/token") return null;
-            data = secret["data"]?.DeepClone() as JsonObject;
+            string? Data(string key) => secret["data"]?[key] is { } v ? Encoding.UTF8.GetString(Convert.FromBase64String((string)v!)) : null;
+            if (Data("token-id") != parts[0] || Data("token-secret") != parts[1] || Data("usage-bootstrap-authentication") != "true") return null;
+            if (Data("expiration") is { } expiration && DateTimeOffset.Parse(expiration, CultureInfo.InvariantCulture) <= DateTimeOffset.UtcNow) return null;
+            extra = Data("auth-extra-groups")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
         }
-        string? Data(string key) => data?[key] is { } v ? Encoding.UTF8.GetString(Convert.FromBase64String((string)v!)) : null;
-        if (Data("token-id") != parts[0] || Data("token-secret") != parts[1] || Data("usage-bootstrap-authentication") != "true") return null;
-        if (Data("expiration") is { } expiration && DateTimeOffset.Parse(expiration, CultureInfo.InvariantCulture) <= DateTimeOffset.UtcNow) return null;
-        var extra = Data("auth-extra-groups")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
         return new Identity("system:bootstrap:" + parts[0], ["system:bootstrappers", .. extra, "system:authenticated"]);
     }
 
