@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Buffers;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
@@ -33,11 +34,12 @@ namespace Provisioner.FakeKubernetes;
 /// </remarks>
 public sealed class FakeKubernetesApi : IAsyncDisposable
 {
-    private static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
-
     private readonly WebApplication _app;
     private readonly object _gate = new();
-    private readonly Dictionary<(string Plural, string Namespace, string Name), JsonObject> _objects = [];
+    // One ordered index per kind, so a list or a watch touches only its own kind and comes out in
+    // (namespace, name) order without sorting everything under the lock.
+    private readonly Dictionary<string, SortedDictionary<(string Namespace, string Name), StoredObject>> _objects =
+        Kinds.ByPlural.Keys.ToDictionary(p => p, _ => new SortedDictionary<(string Namespace, string Name), StoredObject>(KeyOrder.Instance), StringComparer.Ordinal);
     private readonly List<StoredEvent> _history = [];
     private readonly List<WatchSubscription> _watches = [];
     private readonly ConcurrentDictionary<string, Identity> _users = new(StringComparer.Ordinal);
@@ -151,15 +153,21 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
 
     public JsonObject? Get(string plural, string? ns, string name)
     {
-        lock (_gate) return _objects.GetValueOrDefault((plural, ns ?? "", name))?.DeepClone().AsObject();
+        lock (_gate) return Find(plural, ns ?? "", name)?.Object.DeepClone().AsObject();
     }
 
     public IReadOnlyList<JsonObject> List(string plural, string? ns = null)
     {
         lock (_gate)
-            return [.. _objects.Where(kv => kv.Key.Plural == plural && (ns is null || kv.Key.Namespace == ns))
-                .OrderBy(kv => kv.Key.Name, StringComparer.Ordinal).Select(kv => kv.Value.DeepClone().AsObject())];
+        {
+            if (!_objects.TryGetValue(plural, out var objects)) return [];
+            return [.. objects.Where(kv => ns is null || kv.Key.Namespace == ns)
+                .OrderBy(kv => kv.Key.Name, StringComparer.Ordinal).Select(kv => kv.Value.Object.DeepClone().AsObject())];
+        }
     }
+
+    private StoredObject? Find(string plural, string ns, string name) =>
+        _objects.TryGetValue(plural, out var objects) ? objects.GetValueOrDefault((ns, name)) : null;
 
     // ---------------------------------------------------------------- HTTP
 
@@ -198,13 +206,13 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
                 await WatchAsync(context, path);
                 return;
             case "GET" when path.Name is null:
-                await WriteAsync(context, 200, ListObjects(path, request.Query["labelSelector"]));
+                await ListAsync(context, path, request.Query["labelSelector"]);
                 return;
             case "GET":
                 await RespondAsync(context, GetOne(path));
                 return;
             case "POST" when path.Name is null:
-                await RespondAsync(context, await CreateAsync(context, path, user), created: true);
+                await RespondAsync(context, await CreateAsync(context, path, user));
                 return;
             case "PUT" when path.Name is not null:
                 await RespondAsync(context, await UpdateAsync(context, path));
@@ -234,27 +242,38 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     {
         var parts = token.Split('.');
         if (parts.Length != 2 || parts[0].Length != 6 || parts[1].Length != 16) return null;
-        JsonObject? secret;
-        lock (_gate) secret = _objects.GetValueOrDefault(("secrets", "kube-system", "bootstrap-token-" + parts[0]));
-        if (secret is null || (string?)secret["type"] != "bootstrap.kubernetes.io/token") return null;
-        string? Data(string key) => secret["data"]?[key] is { } v ? Encoding.UTF8.GetString(Convert.FromBase64String((string)v!)) : null;
-        if (Data("token-id") != parts[0] || Data("token-secret") != parts[1] || Data("usage-bootstrap-authentication") != "true") return null;
-        if (Data("expiration") is { } expiration && DateTimeOffset.Parse(expiration, CultureInfo.InvariantCulture) <= DateTimeOffset.UtcNow) return null;
-        var extra = Data("auth-extra-groups")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+        string[] extra;
+        // Read under the lock: stored JsonObjects are shared and only ever touched there (a few small decodes).
+        lock (_gate)
+        {
+            var secret = Find("secrets", "kube-system", "bootstrap-token-" + parts[0])?.Object;
+            if (secret is null || (string?)secret["type"] != "bootstrap.kubernetes.io/token") return null;
+            string? Data(string key) => secret["data"]?[key] is { } v ? Encoding.UTF8.GetString(Convert.FromBase64String((string)v!)) : null;
+            if (Data("token-id") != parts[0] || Data("token-secret") != parts[1] || Data("usage-bootstrap-authentication") != "true") return null;
+            if (Data("expiration") is { } expiration && DateTimeOffset.Parse(expiration, CultureInfo.InvariantCulture) <= DateTimeOffset.UtcNow) return null;
+            extra = Data("auth-extra-groups")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+        }
         return new Identity("system:bootstrap:" + parts[0], ["system:bootstrappers", .. extra, "system:authenticated"]);
     }
 
-    private async Task RespondAsync(HttpContext context, (JsonObject? Object, JsonObject? Error) result, bool created = false)
-    {
-        if (result.Error is { } error) await WriteAsync(context, (int)error["code"]!, error);
-        else await WriteAsync(context, created ? 201 : 200, result.Object!);
-    }
+    private static Task RespondAsync(HttpContext context, Answer answer) =>
+        answer.Json is { } json ? WriteAsync(context, answer.Status, json) : WriteAsync(context, answer.Status, answer.Body!);
 
     private static async Task WriteAsync(HttpContext context, int status, JsonObject body)
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync(body.ToJsonString(Compact), context.RequestAborted);
+        using (var writer = new Utf8JsonWriter(context.Response.BodyWriter)) body.WriteTo(writer);
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+    }
+
+    /// <summary>Writes JSON serialized earlier (a stored object's), as UTF-8 straight onto the response.</summary>
+    private static async Task WriteAsync(HttpContext context, int status, byte[] json)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        context.Response.BodyWriter.Write(json);
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
     }
 
     private static async Task<JsonObject?> ReadBodyAsync(HttpContext context)
@@ -265,49 +284,58 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
 
     // ---------------------------------------------------------------- verbs
 
-    private (JsonObject?, JsonObject?) GetOne(ResourcePath path)
+    private Answer GetOne(ResourcePath path)
     {
         lock (_gate)
         {
-            if (!_objects.TryGetValue(path.Key, out var obj)) return (null, Status.NotFound(path.Kind, path.Name!));
-            return (Stored(path.Kind, obj), null);
+            if (Find(path.Kind.Plural, path.Namespace, path.Name!) is not { } stored) return Answer.Error(Status.NotFound(path.Kind, path.Name!));
+            return new Answer(200, stored.Json);
         }
     }
 
-    private JsonObject ListObjects(ResourcePath path, string? labelSelector)
+    private async Task ListAsync(HttpContext context, ResourcePath path, string? labelSelector)
     {
         var selector = LabelSelector.Parse(labelSelector);
+        var items = new List<byte[]>();
+        long resourceVersion;
         lock (_gate)
         {
-            var items = new JsonArray();
-            foreach (var (key, obj) in _objects.OrderBy(kv => kv.Key.Namespace, StringComparer.Ordinal).ThenBy(kv => kv.Key.Name, StringComparer.Ordinal))
+            // Already in (namespace, name) order.
+            foreach (var (key, stored) in _objects[path.Kind.Plural])
             {
-                if (key.Plural != path.Kind.Plural || (path.Kind.Namespaced && key.Namespace != path.Namespace)) continue;
-                if (!selector.Matches(obj)) continue;
-                // List items carry no kind/apiVersion of their own; the list does.
-                var item = obj.DeepClone().AsObject();
-                item.Remove("kind");
-                item.Remove("apiVersion");
-                items.Add(item);
+                if (path.Kind.Namespaced && key.Namespace != path.Namespace) continue;
+                if (!selector.Matches(stored.Object)) continue;
+                items.Add(stored.ItemJson);
             }
-            return new JsonObject
-            {
-                ["kind"] = path.Kind.Kind + "List",
-                ["apiVersion"] = path.Kind.ApiVersion,
-                ["metadata"] = new JsonObject { ["resourceVersion"] = Rv(_resourceVersion) },
-                ["items"] = items,
-            };
+            resourceVersion = _resourceVersion;
         }
+
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        using (var writer = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("kind", path.Kind.Kind + "List");
+            writer.WriteString("apiVersion", path.Kind.ApiVersion);
+            writer.WriteStartObject("metadata");
+            writer.WriteString("resourceVersion", Rv(resourceVersion));
+            writer.WriteEndObject();
+            writer.WriteStartArray("items");
+            foreach (var item in items) writer.WriteRawValue(item, skipInputValidation: true);
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
     }
 
-    private async Task<(JsonObject?, JsonObject?)> CreateAsync(HttpContext context, ResourcePath path, Identity user)
+    private async Task<Answer> CreateAsync(HttpContext context, ResourcePath path, Identity user)
     {
         if (await ReadBodyAsync(context) is not { } body)
-            return (null, Status.Failure(400, "BadRequest", "the body of the request was in an unknown format"));
+            return Answer.Error(Status.Failure(400, "BadRequest", "the body of the request was in an unknown format"));
         lock (_gate) return CreateLocked(path.Kind, path.Namespace, body, user);
     }
 
-    private (JsonObject?, JsonObject?) CreateLocked(KindInfo kind, string ns, JsonObject body, Identity user)
+    private Answer CreateLocked(KindInfo kind, string ns, JsonObject body, Identity user)
     {
         var metadata = body["metadata"] as JsonObject ?? new JsonObject();
         body["metadata"] = metadata;
@@ -315,15 +343,15 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
         if (string.IsNullOrEmpty(name))
         {
             if ((string?)metadata["generateName"] is not { Length: > 0 } prefix)
-                return (null, Status.Invalid(kind, "", "metadata.name", "name or generateName is required"));
+                return Answer.Error(Status.Invalid(kind, "", "metadata.name", "name or generateName is required"));
             name = prefix + RandomSuffix();
         }
         if (kind.Namespaced && body["metadata"]?["namespace"] is { } given && (string?)given != ns)
-            return (null, Status.Failure(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"));
-        if (_objects.ContainsKey((kind.Plural, ns, name)))
-            return (null, Status.AlreadyExists(kind, name));
+            return Answer.Error(Status.Failure(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"));
+        if (_objects[kind.Plural].ContainsKey((ns, name)))
+            return Answer.Error(Status.AlreadyExists(kind, name));
         if (kind.Plural == "certificatesigningrequests" && CsrProblem(body) is { } problem)
-            return (null, Status.Invalid(kind, name, problem.Field, problem.Message));
+            return Answer.Error(Status.Invalid(kind, name, problem.Field, problem.Message));
 
         body["kind"] = kind.Kind;
         body["apiVersion"] = kind.ApiVersion;
@@ -347,42 +375,42 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
                 NormalizeSecret(body);
                 break;
         }
-        Store(kind, ns, name, body, "ADDED");
-        return (Stored(kind, body), null);
+        return new Answer(201, Store(kind, ns, name, body, "ADDED").Json);
     }
 
-    private async Task<(JsonObject?, JsonObject?)> UpdateAsync(HttpContext context, ResourcePath path)
+    private async Task<Answer> UpdateAsync(HttpContext context, ResourcePath path)
     {
         if (await ReadBodyAsync(context) is not { } body)
-            return (null, Status.Failure(400, "BadRequest", "the body of the request was in an unknown format"));
+            return Answer.Error(Status.Failure(400, "BadRequest", "the body of the request was in an unknown format"));
         lock (_gate)
         {
             if (_interveneBeforeNextUpdate.TryGetValue(path.Kind.Plural, out var n) && n > 0 &&
                 _interveneBeforeNextUpdate.TryUpdate(path.Kind.Plural, n - 1, n) &&
-                _objects.TryGetValue(path.Key, out var victim))
+                Find(path.Kind.Plural, path.Namespace, path.Name!) is { } victim)
             {
-                var touched = victim.DeepClone().AsObject();
+                var touched = victim.Object.DeepClone().AsObject();
                 var labels = touched["metadata"]!["labels"] as JsonObject ?? new JsonObject();
                 labels["fake.k8s.io/intervened"] = "true";
                 touched["metadata"]!["labels"] = labels;
                 Store(path.Kind, path.Namespace, path.Name!, touched, "MODIFIED");
             }
 
-            if (!_objects.TryGetValue(path.Key, out var current)) return (null, Status.NotFound(path.Kind, path.Name!));
+            if (Find(path.Kind.Plural, path.Namespace, path.Name!)?.Object is not { } current) return Answer.Error(Status.NotFound(path.Kind, path.Name!));
             if ((string?)body["metadata"]?["name"] is { } bodyName && bodyName != path.Name)
-                return (null, Status.Failure(400, "BadRequest", $"the name of the object ({bodyName}) does not match the name on the URL ({path.Name})"));
+                return Answer.Error(Status.Failure(400, "BadRequest", $"the name of the object ({bodyName}) does not match the name on the URL ({path.Name})"));
             var sentVersion = (string?)body["metadata"]?["resourceVersion"];
             // An update without resourceVersion is unconditional; with one, it must be the current one.
             if (!string.IsNullOrEmpty(sentVersion) && sentVersion != (string?)current["metadata"]!["resourceVersion"])
-                return (null, Status.Conflict(path.Kind, path.Name!));
+                return Answer.Error(Status.Conflict(path.Kind, path.Name!));
 
             JsonObject updated;
             switch (path.Subresource)
             {
                 case "approval" when path.Kind.Plural == "certificatesigningrequests":
                     if (ApprovalProblem(current, body) is { } problem)
-                        return (null, Status.Invalid(path.Kind, path.Name!, problem.Field, problem.Message));
-                    // The approval subresource changes status.conditions and nothing else.
+                        return Answer.Error(Status.Invalid(path.Kind, path.Name!, problem.Field, problem.Message));
+                    // The approval subresource changes status.conditions and nothing else; stored objects are
+                    // never changed in place (watch history and cached JSON share them), hence the copy.
                     updated = current.DeepClone().AsObject();
                     var status = updated["status"] as JsonObject ?? new JsonObject();
                     status["conditions"] = body["status"]?["conditions"]?.DeepClone();
@@ -391,7 +419,7 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
                         [.. ((JsonArray?)body["status"]?["conditions"] ?? []).Select(c => (string)c!["type"]!)], Stopwatch.GetTimestamp()));
                     break;
                 case null:
-                    updated = body.DeepClone().AsObject();
+                    updated = body; // parsed for this request alone
                     var metadata = updated["metadata"] as JsonObject ?? new JsonObject();
                     updated["metadata"] = metadata;
                     foreach (var field in new[] { "uid", "creationTimestamp", "name", "namespace" })
@@ -407,22 +435,23 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
                     if (path.Kind.Plural == "secrets") NormalizeSecret(updated);
                     break;
                 default:
-                    return (null, Status.NotFound(path.Kind, path.Name!));
+                    return Answer.Error(Status.NotFound(path.Kind, path.Name!));
             }
-            Store(path.Kind, path.Namespace, path.Name!, updated, "MODIFIED");
-            return (Stored(path.Kind, updated), null);
+            return new Answer(200, Store(path.Kind, path.Namespace, path.Name!, updated, "MODIFIED").Json);
         }
     }
 
-    private (JsonObject?, JsonObject?) Delete(ResourcePath path)
+    private Answer Delete(ResourcePath path)
     {
         lock (_gate)
         {
-            if (!_objects.Remove(path.Key, out var obj)) return (null, Status.NotFound(path.Kind, path.Name!));
+            if (!_objects[path.Kind.Plural].Remove((path.Namespace, path.Name!), out var stored)) return Answer.Error(Status.NotFound(path.Kind, path.Name!));
             var rv = ++_resourceVersion;
+            // The deleted object as of its deletion; the stored one stays as it was (history shares it).
+            var obj = stored.Object.DeepClone().AsObject();
             obj["metadata"]!["resourceVersion"] = Rv(rv);
-            Publish(new StoredEvent(rv, path.Kind.Plural, path.Namespace, "DELETED", obj.DeepClone().AsObject()));
-            return (Status.Success(path.Kind, path.Name!, (string?)obj["metadata"]!["uid"]), null);
+            Publish(new StoredEvent(rv, path.Kind.Plural, path.Namespace, "DELETED", obj, EventLine("DELETED", Serialize(obj))));
+            return new Answer(200, Body: Status.Success(path.Kind, path.Name!, (string?)obj["metadata"]!["uid"]));
         }
     }
 
@@ -458,10 +487,11 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
             else if (string.IsNullOrEmpty(requested) || requested == "0")
             {
                 // No resourceVersion: the current state as synthetic ADDED events, then changes.
-                backlog = [.. _objects.Where(kv => subscription.Wants(kv.Key.Plural, kv.Key.Namespace, kv.Value))
+                var plural = path.Kind.Plural;
+                backlog = [.. _objects[plural].Where(kv => subscription.Wants(plural, kv.Key.Namespace, kv.Value.Object))
                     .OrderBy(kv => kv.Key.Name, StringComparer.Ordinal)
-                    .Select(kv => new StoredEvent(long.Parse((string)kv.Value["metadata"]!["resourceVersion"]!, CultureInfo.InvariantCulture),
-                        kv.Key.Plural, kv.Key.Namespace, "ADDED", kv.Value.DeepClone().AsObject()))];
+                    .Select(kv => new StoredEvent(kv.Value.ResourceVersion, plural, kv.Key.Namespace, "ADDED", kv.Value.Object,
+                        EventLine("ADDED", kv.Value.Json)))];
                 _watches.Add(subscription);
             }
             else
@@ -494,7 +524,10 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
                 if (ct.IsCancellationRequested) break;
                 if (waitForEvent.IsCompletedSuccessfully && waitForEvent.Result)
                 {
-                    while (reader.TryRead(out var e)) await WriteEventAsync(context, e.Type, WithKind(e));
+                    // Everything that is ready goes out in one flush (one chunk), each line serialized once at publish.
+                    var body = context.Response.BodyWriter;
+                    while (reader.TryRead(out var e)) body.Write(e.Line);
+                    await body.FlushAsync(context.RequestAborted);
                 }
                 else if (bookmarks && bookmarkDue.IsCompletedSuccessfully)
                 {
@@ -512,9 +545,32 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
 
     private static async Task WriteEventAsync(HttpContext context, string type, JsonObject obj)
     {
-        var line = new JsonObject { ["type"] = type, ["object"] = obj }.ToJsonString(Compact) + "\n";
-        await context.Response.WriteAsync(line, context.RequestAborted);
-        await context.Response.Body.FlushAsync(context.RequestAborted);
+        var body = context.Response.BodyWriter;
+        body.Write(EventLine(type, Serialize(obj)));
+        await body.FlushAsync(context.RequestAborted);
+    }
+
+    /// <summary><c>{"type":"…","object":…}</c> and a newline, as the API server frames watch events.</summary>
+    private static byte[] EventLine(string type, byte[] objectJson)
+    {
+        var line = new ArrayBufferWriter<byte>(objectJson.Length + 40);
+        using (var writer = new Utf8JsonWriter(line))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("type", type);
+            writer.WritePropertyName("object");
+            writer.WriteRawValue(objectJson, skipInputValidation: true);
+            writer.WriteEndObject();
+        }
+        line.Write("\n"u8);
+        return line.WrittenSpan.ToArray();
+    }
+
+    private static byte[] Serialize(JsonObject obj)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer)) obj.WriteTo(writer);
+        return buffer.WrittenSpan.ToArray();
     }
 
     private JsonObject Bookmark(KindInfo kind)
@@ -528,23 +584,21 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
             };
     }
 
-    private static JsonObject WithKind(StoredEvent e)
-    {
-        var kind = Kinds.ByPlural[e.Plural];
-        var obj = e.Object.DeepClone().AsObject();
-        obj["kind"] = kind.Kind;
-        obj["apiVersion"] = kind.ApiVersion;
-        return obj;
-    }
-
     // ---------------------------------------------------------------- storage
 
-    private void Store(KindInfo kind, string ns, string name, JsonObject obj, string type)
+    /// <summary>
+    /// Stores <paramref name="obj"/> (which carries its kind and apiVersion) as the new version and hands it to
+    /// the watches. From here on it is never changed: a later write stores a new object, so the JSON serialized
+    /// here serves every GET, write answer and watch event of this version, as the API server's watch cache does.
+    /// </summary>
+    private StoredObject Store(KindInfo kind, string ns, string name, JsonObject obj, string type)
     {
         var rv = ++_resourceVersion;
         obj["metadata"]!["resourceVersion"] = Rv(rv);
-        _objects[(kind.Plural, ns, name)] = obj;
-        Publish(new StoredEvent(rv, kind.Plural, ns, type, obj.DeepClone().AsObject()));
+        var stored = new StoredObject(obj, rv);
+        _objects[kind.Plural][(ns, name)] = stored;
+        Publish(new StoredEvent(rv, kind.Plural, ns, type, obj, EventLine(type, stored.Json)));
+        return stored;
     }
 
     private void Publish(StoredEvent e)
@@ -558,14 +612,6 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
         }
         foreach (var w in _watches)
             if (w.Wants(e.Plural, e.Namespace, e.Object)) w.Channel.Writer.TryWrite(e);
-    }
-
-    private static JsonObject Stored(KindInfo kind, JsonObject obj)
-    {
-        var copy = obj.DeepClone().AsObject();
-        copy["kind"] = kind.Kind;
-        copy["apiVersion"] = kind.ApiVersion;
-        return copy;
     }
 
     /// <summary>As the API server does: stringData is merged into data (base64) and never stored.</summary>
@@ -625,7 +671,60 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
-    private sealed record StoredEvent(long ResourceVersion, string Plural, string Namespace, string Type, JsonObject Object);
+    /// <param name="Object">Shared with the store; read only under the lock (label selectors).</param>
+    /// <param name="Line">The whole watch event line, serialized once for every watcher.</param>
+    private sealed record StoredEvent(long ResourceVersion, string Plural, string Namespace, string Type, JsonObject Object, byte[] Line);
+
+    /// <summary>One stored version of an object, never mutated, with its JSON serialized once.</summary>
+    private sealed class StoredObject(JsonObject obj, long resourceVersion)
+    {
+        private byte[]? _itemJson;
+
+        public JsonObject Object => obj;
+        public long ResourceVersion => resourceVersion;
+
+        /// <summary>The object as GET and write answers and watch events carry it, kind and apiVersion included.</summary>
+        public byte[] Json { get; } = Serialize(obj);
+
+        /// <summary>The object as a list item: without kind/apiVersion, which the list carries. Built under the lock.</summary>
+        public byte[] ItemJson => _itemJson ??= SerializeItem(obj);
+
+        private static byte[] SerializeItem(JsonObject obj)
+        {
+            var buffer = new ArrayBufferWriter<byte>(256);
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                writer.WriteStartObject();
+                foreach (var (name, value) in obj)
+                {
+                    if (name is "kind" or "apiVersion") continue;
+                    writer.WritePropertyName(name);
+                    if (value is null) writer.WriteNullValue();
+                    else value.WriteTo(writer);
+                }
+                writer.WriteEndObject();
+            }
+            return buffer.WrittenSpan.ToArray();
+        }
+    }
+
+    /// <summary>Ordinal (namespace, name) order, the order lists come out in.</summary>
+    private sealed class KeyOrder : IComparer<(string Namespace, string Name)>
+    {
+        public static readonly KeyOrder Instance = new();
+
+        public int Compare((string Namespace, string Name) x, (string Namespace, string Name) y)
+        {
+            var byNamespace = string.CompareOrdinal(x.Namespace, y.Namespace);
+            return byNamespace != 0 ? byNamespace : string.CompareOrdinal(x.Name, y.Name);
+        }
+    }
+
+    /// <summary>A verb's answer: a stored object's cached JSON, or a body built for this answer (Status).</summary>
+    private readonly record struct Answer(int Status, byte[]? Json = null, JsonObject? Body = null)
+    {
+        public static Answer Error(JsonObject status) => new((int)status["code"]!, Body: status);
+    }
 
     private sealed class WatchSubscription(string plural, string? ns, LabelSelector selector, HttpContext context)
     {

@@ -26,8 +26,6 @@ public static class Kinds
 /// <summary><c>/api/v1[/namespaces/NS]/PLURAL[/NAME[/SUB]]</c> or <c>/apis/GROUP/VERSION/…</c>, parsed.</summary>
 internal sealed record ResourcePath(KindInfo Kind, string Namespace, string? Name, string? Subresource)
 {
-    public (string, string, string) Key => (Kind.Plural, Namespace, Name ?? "");
-
     public static ResourcePath? Parse(string path)
     {
         var s = path.Trim('/').Split('/');
