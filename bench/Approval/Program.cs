@@ -2,13 +2,17 @@
 // own bootstrap token. Measures, per CSR, the time from its creation in the API to its approval (both
 // stamped by the fake API server), p50/p99/max and the storm's total; checks no CSR is approved twice and
 // none is missed. The same storm is run against a blind reference approver (watch + approve everything,
-// no checks, same parallelism), side by side, to show what the policy and inventory cost.
+// no checks), side by side, to show what the policy and inventory cost.
+//
+// As in a real cluster, the API server and the joining kubelets are not in the approver's process: this
+// program starts itself again with --cluster (the fake API server plus the storm's clients) and drives that
+// child over stdin/stdout; the approvers under test run here.
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 using k8s;
 using k8s.Models;
 using Org.BouncyCastle.Asn1.Sec;
@@ -19,9 +23,10 @@ using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Pkcs;
 using Org.BouncyCastle.Security;
 using Provisioner.Approval;
-using Provisioner.FakeKubernetes;
 using Provisioner.Hosting;
 using Provisioner.Tokens;
+
+if (args is ["--cluster", var kubeconfigPath]) return await ClusterProcess.ServeAsync(kubeconfigPath);
 
 var machines = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1000;
 var targetP99 = TimeSpan.FromMilliseconds(200);
@@ -37,8 +42,8 @@ try
     var names = Enumerable.Range(0, machines).Select(MachineName).ToArray();
     var requests = names.ToDictionary(n => n, CsrPem);
 
-    var provisioner = await RunProvisionerAsync(profiles, templates, assets, clusterDir, names, requests, ct);
-    var reference = await RunBlindReferenceAsync(names, requests, ct);
+    var provisioner = await RunProvisionerAsync(root, profiles, templates, assets, clusterDir, names, requests, ct);
+    var reference = await RunBlindReferenceAsync(root, names, requests, ct);
 
     Console.WriteLine();
     Console.WriteLine($"{machines} machines join at once (CSRs created concurrently against the fake API; creation → approval)");
@@ -102,17 +107,14 @@ static string CsrPem(string node)
     return $"-----BEGIN CERTIFICATE REQUEST-----\n{Convert.ToBase64String(request.GetEncoded(), Base64FormattingOptions.InsertLineBreaks)}\n-----END CERTIFICATE REQUEST-----\n";
 }
 
-static async Task<Result> RunProvisionerAsync(string profiles, string templates, string assets, string clusterDir,
+static async Task<Result> RunProvisionerAsync(string root, string profiles, string templates, string assets, string clusterDir,
     string[] names, Dictionary<string, string> requests, CancellationToken ct)
 {
-    await using var fake = await FakeKubernetesApi.StartAsync(new FakeKubernetesOptions(), ct);
-    fake.AddUser("approver", "provisioner:approver");
     // Given explicitly: serve renders auth/ for the profiles' real API endpoint, not for the fake.
-    var kubeconfig = Path.Combine(Path.GetDirectoryName(clusterDir)!, "fake-api.kubeconfig");
-    await File.WriteAllTextAsync(kubeconfig, fake.Kubeconfig("approver"), ct);
+    var kubeconfig = Path.Combine(root, "fake-api.kubeconfig");
+    await using var cluster = await ClusterProcess.StartAsync(kubeconfig, ct);
     var store = await BootstrapTokenStore.OpenAsync(Path.Combine(clusterDir, "auth", BootstrapTokenStore.FileName), TimeProvider.System, TimeSpan.FromHours(24), ct);
-    var tokens = new Dictionary<string, BootstrapToken>();
-    foreach (var name in names) tokens[name] = await store.GetOrMintAsync(name, ct);
+    var tokens = await store.GetOrMintAsync(names, ct);
 
     var options = new ServerOptions
     {
@@ -124,30 +126,33 @@ static async Task<Result> RunProvisionerAsync(string profiles, string templates,
     await server.StartAsync(ct);
 
     Console.WriteLine("  waiting for the approver to create the bootstrap token Secrets …");
-    await WaitAsync(() => fake.List("secrets", "kube-system").Count >= names.Length, TimeSpan.FromMinutes(2), ct);
+    await WaitAsync(async () => int.Parse(await cluster.AskAsync("secrets kube-system", ct), CultureInfo.InvariantCulture) >= names.Length, TimeSpan.FromMinutes(2), ct);
     Console.WriteLine("  every machine fetches its Ignition …");
     using (var http = new HttpClient { BaseAddress = server.BaseAddress })
         await Parallel.ForEachAsync(Enumerable.Range(0, names.Length), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct },
             async (i, token) => (await http.GetAsync($"/ignition?mac=52:54:01:00:{i / 256:x2}:{i % 256:x2}", token)).EnsureSuccessStatusCode());
+    // Let the approver settle (Events of the Secrets' creation, token syncs) so the storm starts from quiet.
+    await Task.Delay(TimeSpan.FromSeconds(1), ct);
 
     Console.WriteLine("  join storm …");
-    await StormAsync(fake, names, n => tokens[n].Value, requests, ct);
-    return await MeasureAsync("provisioner approver (policy)", fake, names.Length, ct);
+    return await StormAndMeasureAsync(cluster, root, "provisioner approver (policy)", names, n => tokens[n].Value, requests, ct);
 }
 
 /// <summary>The reference: approve every pending CSR as soon as it is seen, no checks (what blind loops do).</summary>
-static async Task<Result> RunBlindReferenceAsync(string[] names, Dictionary<string, string> requests, CancellationToken ct)
+static async Task<Result> RunBlindReferenceAsync(string root, string[] names, Dictionary<string, string> requests, CancellationToken ct)
 {
-    await using var fake = await FakeKubernetesApi.StartAsync(new FakeKubernetesOptions(), ct);
-    fake.AddUser("approver", "provisioner:approver");
-    foreach (var name in names) fake.AddUser("tok-" + name, "system:node:" + name, "system:nodes");
-    using var client = new Kubernetes(new KubernetesClientConfiguration { Host = fake.BaseAddress.GetLeftPart(UriPartial.Authority), AccessToken = "approver" });
+    var kubeconfig = Path.Combine(root, "fake-api-reference.kubeconfig");
+    await using var cluster = await ClusterProcess.StartAsync(kubeconfig, ct);
+    var users = Path.Combine(root, "node-users.tsv");
+    await File.WriteAllLinesAsync(users, names.Select(n => $"tok-{n}\t{n}"), ct);
+    await cluster.AskAsync($"node-users {users}", ct);
+    using var client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig));
     using var blindStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
     var blind = Task.Run(async () =>
     {
         var list = await client.CertificatesV1.ListCertificateSigningRequestAsync(cancellationToken: blindStop.Token);
         var queue = System.Threading.Channels.Channel.CreateUnbounded<V1CertificateSigningRequest>();
-        var approving = Parallel.ForEachAsync(queue.Reader.ReadAllAsync(blindStop.Token), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = blindStop.Token },
+        var approving = Parallel.ForEachAsync(queue.Reader.ReadAllAsync(blindStop.Token), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = blindStop.Token },
             async (csr, token) =>
             {
                 csr.Status = new V1CertificateSigningRequestStatus { Conditions = [new() { Type = "Approved", Status = "True", Reason = "Blind", LastUpdateTime = DateTime.UtcNow }] };
@@ -157,60 +162,28 @@ static async Task<Result> RunBlindReferenceAsync(string[] names, Dictionary<stri
             if (type == WatchEventType.Added) queue.Writer.TryWrite(csr);
         await approving;
     }, blindStop.Token);
-    await WaitAsync(() => fake.OpenWatches > 0, TimeSpan.FromSeconds(30), ct);
+    await WaitAsync(async () => await cluster.AskAsync("watches", ct) != "0", TimeSpan.FromSeconds(30), ct);
 
     Console.WriteLine("  join storm against the blind reference …");
-    await StormAsync(fake, names, n => "tok-" + n, requests, ct);
-    var result = await MeasureAsync("blind approver (reference)", fake, names.Length, ct);
+    var result = await StormAndMeasureAsync(cluster, root, "blind approver (reference)", names, n => "tok-" + n, requests, ct);
     await blindStop.CancelAsync();
     try { await blind; } catch (Exception) { /* stopped */ }
     return result;
 }
 
-static async Task StormAsync(FakeKubernetesApi fake, string[] names, Func<string, string> token, Dictionary<string, string> requests, CancellationToken ct)
+static async Task<Result> StormAndMeasureAsync(ClusterProcess cluster, string root, string name, string[] names, Func<string, string> token,
+    Dictionary<string, string> requests, CancellationToken ct)
 {
-    using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = fake.BaseAddress };
-    await Task.WhenAll(names.Select(async name =>
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/apis/certificates.k8s.io/v1/certificatesigningrequests");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token(name));
-        request.Content = new StringContent(new JsonObject
-        {
-            ["apiVersion"] = "certificates.k8s.io/v1", ["kind"] = "CertificateSigningRequest",
-            ["metadata"] = new JsonObject { ["generateName"] = "csr-" },
-            ["spec"] = new JsonObject
-            {
-                ["request"] = Convert.ToBase64String(Encoding.ASCII.GetBytes(requests[name])),
-                ["signerName"] = "kubernetes.io/kube-apiserver-client-kubelet",
-                ["usages"] = new JsonArray("digital signature", "client auth"),
-            },
-        }.ToJsonString(), Encoding.UTF8, "application/json");
-        using var response = await http.SendAsync(request, ct);
-        if (response.StatusCode != HttpStatusCode.Created)
-            throw new InvalidOperationException($"creating the CSR of {name}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
-    }));
+    var storm = Path.Combine(root, $"storm-{Guid.NewGuid():N}.tsv");
+    await File.WriteAllLinesAsync(storm, names.Select(n => $"{token(n)}\t{Convert.ToBase64String(Encoding.ASCII.GetBytes(requests[n]))}"), ct);
+    var answer = await cluster.AskAsync($"storm {storm} {names.Length}", ct);
+    return JsonSerializer.Deserialize<Result>(answer, ClusterProcess.Json)! with { Name = name };
 }
 
-static async Task<Result> MeasureAsync(string name, FakeKubernetesApi fake, int expected, CancellationToken ct)
-{
-    try { await WaitAsync(() => fake.ApprovalWrites.Select(w => w.CsrName).Distinct().Count() >= expected, TimeSpan.FromMinutes(2), ct); }
-    catch (TimeoutException) { Console.WriteLine($"  {name}: not all CSRs approved within 2 minutes"); }
-    await Task.Delay(500, ct); // late duplicates would land here
-    var created = fake.CsrCreationTimestamps;
-    var writes = fake.ApprovalWrites.Where(w => w.ConditionTypes.Contains("Approved")).GroupBy(w => w.CsrName).ToDictionary(g => g.Key, g => g.ToList());
-    var latencies = writes.Where(w => created.ContainsKey(w.Key))
-        .Select(w => Stopwatch.GetElapsedTime(created[w.Key], w.Value.Min(x => x.Timestamp)).TotalMilliseconds).Order().ToArray();
-    double Percentile(double p) => latencies.Length == 0 ? double.NaN : latencies[Math.Min(latencies.Length - 1, (int)Math.Ceiling(p * latencies.Length) - 1)];
-    var total = writes.Count == 0 ? double.NaN : Stopwatch.GetElapsedTime(created.Values.Min(), writes.Values.Max(w => w.Max(x => x.Timestamp))).TotalSeconds;
-    var createdSpan = created.Count == 0 ? double.NaN : Stopwatch.GetElapsedTime(created.Values.Min(), created.Values.Max()).TotalSeconds;
-    return new Result(name, Percentile(0.50), Percentile(0.99), latencies.LastOrDefault(), total, createdSpan,
-        writes.Count, writes.Count(w => w.Value.Count > 1), created.Keys.Count(k => !writes.ContainsKey(k)));
-}
-
-static async Task WaitAsync(Func<bool> condition, TimeSpan timeout, CancellationToken ct)
+static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken ct)
 {
     var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-    while (!condition())
+    while (!await condition())
     {
         if (Stopwatch.GetTimestamp() > deadline) throw new TimeoutException();
         await Task.Delay(20, ct);

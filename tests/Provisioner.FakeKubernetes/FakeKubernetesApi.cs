@@ -47,7 +47,8 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     private readonly ConcurrentQueue<ApprovalWrite> _approvalWrites = new();
     private long _resourceVersion = 100;
     private long _compactedBefore;
-    private int _goneOnNextWatch;
+    private const string AnyKind = "*";
+    private readonly ConcurrentDictionary<string, int> _goneOnNextWatch = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _interveneBeforeNextUpdate = new(StringComparer.Ordinal);
     private volatile bool _unavailable;
     private int _goneAnswers;
@@ -105,11 +106,14 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
 
     // ---------------------------------------------------------------- fault injection
 
-    /// <summary>Ends every open watch now; <paramref name="abort"/> resets the connection instead of ending the response.</summary>
-    public int DropWatches(bool abort = false)
+    /// <summary>
+    /// Ends every open watch (of <paramref name="plural"/> only, when given) now; <paramref name="abort"/> resets the
+    /// connection instead of ending the response. Returns how many were dropped.
+    /// </summary>
+    public int DropWatches(bool abort = false, string? plural = null)
     {
         WatchSubscription[] open;
-        lock (_gate) open = [.. _watches];
+        lock (_gate) open = [.. _watches.Where(w => plural is null || w.Plural == plural)];
         foreach (var w in open) w.Drop(abort);
         return open.Length;
     }
@@ -124,8 +128,11 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
         }
     }
 
-    /// <summary>The next watch request is answered with a 410 Gone ERROR event whatever its resourceVersion.</summary>
-    public void ForceGoneOnNextWatch() => Interlocked.Exchange(ref _goneOnNextWatch, 1);
+    /// <summary>
+    /// The next watch request (of <paramref name="plural"/> only, when given) is answered with a 410 Gone ERROR
+    /// event whatever its resourceVersion.
+    /// </summary>
+    public void ForceGoneOnNextWatch(string? plural = null) => _goneOnNextWatch[plural ?? AnyKind] = 1;
 
     /// <summary>
     /// Before the next update (PUT) of a <paramref name="plural"/> object, another writer changes that object
@@ -144,6 +151,8 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     public IReadOnlyList<ApprovalWrite> ApprovalWrites => [.. _approvalWrites];
 
     public int OpenWatches { get { lock (_gate) return _watches.Count; } }
+
+    public int OpenWatchesOf(string plural) { lock (_gate) return _watches.Count(w => w.Plural == plural); }
 
     /// <summary>When each CSR was stored, in <see cref="Stopwatch.GetTimestamp"/> ticks (for latency measurements).</summary>
     public IReadOnlyDictionary<string, long> CsrCreationTimestamps => _csrCreated;
@@ -344,7 +353,10 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
         {
             if ((string?)metadata["generateName"] is not { Length: > 0 } prefix)
                 return Answer.Error(Status.Invalid(kind, "", "metadata.name", "name or generateName is required"));
-            name = prefix + RandomSuffix();
+            // As the API server does (RetryGenerateName): a generated name that is taken is generated again,
+            // never answered with AlreadyExists — the client did not choose it.
+            do name = prefix + RandomSuffix();
+            while (_objects[kind.Plural].ContainsKey((ns, name)));
         }
         if (kind.Namespaced && body["metadata"]?["namespace"] is { } given && (string?)given != ns)
             return Answer.Error(Status.Failure(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"));
@@ -475,7 +487,7 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
         List<StoredEvent> backlog;
         lock (_gate)
         {
-            var forcedGone = Interlocked.Exchange(ref _goneOnNextWatch, 0) == 1;
+            var forcedGone = _goneOnNextWatch.TryRemove(path.Kind.Plural, out _) || _goneOnNextWatch.TryRemove(AnyKind, out _);
             long from = 0;
             var gone = forcedGone || (!string.IsNullOrEmpty(requested) && requested != "0" &&
                                       (!long.TryParse(requested, CultureInfo.InvariantCulture, out from) || from + 1 < _compactedBefore));
@@ -732,6 +744,8 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
         public CancellationTokenSource Dropped { get; } = new();
         public bool AbortRequested { get; private set; }
         public JsonObject? Gone { get; set; }
+
+        public string Plural => plural;
 
         public bool Wants(string p, string n, JsonObject obj) => p == plural && (ns is null || n == ns) && selector.Matches(obj);
 

@@ -16,7 +16,7 @@ public sealed record DecisionRecord(
     string? Node, string? Machine);
 
 public sealed record ApproverView(
-    string State, string? Detail, string Identity, string? Leader, string? Kubeconfig, int Pending,
+    string State, string? Detail, string Identity, string? Leader, string? Kubeconfig, int Pending, int Nodes,
     IReadOnlyList<DecisionRecord> RecentDecisions);
 
 /// <summary>Thread-safe state of the approver: written by the worker, read by HTTP handlers.</summary>
@@ -29,6 +29,7 @@ public sealed class ApproverStatus(ApproverOptions options)
     private string? _leader;
     private string? _kubeconfig;
     private int _pending;
+    private int _nodes;
 
     public string State { get { lock (_gate) return _state; } }
 
@@ -45,6 +46,9 @@ public sealed class ApproverStatus(ApproverOptions options)
 
     public void SetPending(int pending) { lock (_gate) _pending = pending; }
 
+    /// <summary>How many Nodes the leader's watch knows (a first join is approved only for a node it does not).</summary>
+    public void SetNodes(int nodes) { lock (_gate) _nodes = nodes; }
+
     public void Record(DecisionRecord decision)
     {
         lock (_gate)
@@ -57,6 +61,6 @@ public sealed class ApproverStatus(ApproverOptions options)
     /// <summary>Newest first.</summary>
     public ApproverView View()
     {
-        lock (_gate) return new ApproverView(_state, _detail, options.Identity, _leader, _kubeconfig, _pending, [.. _recent]);
+        lock (_gate) return new ApproverView(_state, _detail, options.Identity, _leader, _kubeconfig, _pending, _nodes, [.. _recent]);
     }
 }

@@ -70,14 +70,8 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry reg
             _ => null,
         });
 
-    /// <summary>True when <paramref name="nodeName"/> is one of the provisioned machines' names.</summary>
-    public bool IsProvisioned(string nodeName) => Machines().Find(nodeName) is not null;
-
-    /// <summary>
-    /// The inventory one decision sees. <paramref name="node"/> is the Node named <paramref name="nodeName"/>
-    /// as just read from the API (null: none exists); the policy may ask about that node only.
-    /// </summary>
-    public ICsrInventory For(string? nodeName, NodeFacts? node, bool nodeLookedUp) => new View(this, nodeName, node, nodeLookedUp);
+    /// <summary>The inventory one decision sees, with the cluster's Nodes as <paramref name="findNode"/> knows them.</summary>
+    public ICsrInventory For(Func<string, NodeFacts?> findNode) => new View(this, findNode);
 
     public static NodeFacts ToNodeFacts(V1Node node) => new(
         node.Metadata.Name,
@@ -144,7 +138,7 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry reg
         public MachineSpec? Find(string nodeName) => _byNodeName.GetValueOrDefault(nodeName);
     }
 
-    private sealed class View(ClusterInventory inventory, string? nodeName, NodeFacts? node, bool nodeLookedUp) : ICsrInventory
+    private sealed class View(ClusterInventory inventory, Func<string, NodeFacts?> findNode) : ICsrInventory
     {
         private readonly MachineIndex _machines = inventory.Machines();
 
@@ -156,11 +150,7 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry reg
         public string? MachineForBootstrapToken(string tokenId) =>
             inventory._tokens.FindById(tokenId) is { } token && !token.IsExpiredAt(inventory._time.GetUtcNow()) ? token.MachineName : null;
 
-        public NodeFacts? FindNode(string name) =>
-            nodeLookedUp && string.Equals(name, nodeName, StringComparison.Ordinal)
-                ? node
-                // A programming error, never a silent "no such node": absence is only known from a fresh read.
-                : throw new InvalidOperationException($"node {name} was not read before deciding (read: {nodeName ?? "none"})");
+        public NodeFacts? FindNode(string name) => findNode(name);
 
         public int PendingForMachine(string machineName) =>
             _machines.Find(machineName) is { } machine ? inventory.PendingFor(machine, _machines.Profiles!.Cluster) : 0;

@@ -16,36 +16,74 @@ namespace Provisioner.Approval;
 /// soon as one is free; decisions are idempotent (a decided CSR is left alone, a 409 is retried on a fresh
 /// read, and a CSR this process approved is never approved again).
 /// </summary>
-internal sealed class CsrReconciler(
-    IKubernetes client,
-    ApproverOptions options,
-    CsrPolicy policy,
-    ClusterInventory inventory,
-    BootstrapTokenStore tokens,
-    DecisionRecorder recorder,
-    ApproverStatus status,
-    ApprovalMetrics metrics,
-    TimeProvider time,
-    ILogger logger)
+internal sealed class CsrReconciler
 {
     private const int MaxAttempts = 5;
     // Work that can wait (token clean-up, Events) yields to decisions this long at most.
     private static readonly TimeSpan YieldAtMost = TimeSpan.FromSeconds(10);
 
-    private readonly ConcurrentDictionary<string, V1CertificateSigningRequest> _cache = new(StringComparer.Ordinal);
+    private readonly IKubernetes _client;
+    private readonly ApproverOptions _options;
+    private readonly CsrPolicy _policy;
+    private readonly ClusterInventory _inventory;
+    private readonly BootstrapTokenStore _tokens;
+    private readonly DecisionRecorder _recorder;
+    private readonly ApproverStatus _status;
+    private readonly ApprovalMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    private readonly Informer<V1CertificateSigningRequest> _csrs;
+    // Nodes as the watch reports them: the first-join rule needs to know whether a Node exists, and a join
+    // storm must not cost one Node read per CSR. A Node registers only after its kubelet's first _client
+    // certificate was approved, so a legitimate first join never races its own Node.
+    private readonly Informer<V1Node> _nodes;
     private readonly ConcurrentDictionary<string, byte> _approvedUids = new(StringComparer.Ordinal);
     private readonly WorkQueue _queue = new();
     // Token clean-up writes the token file; it runs beside the approvals so a join storm is not slowed by it.
     private readonly Channel<V1CertificateSigningRequest> _decided = Channel.CreateUnbounded<V1CertificateSigningRequest>(new UnboundedChannelOptions { SingleReader = true });
 
-    /// <summary>Waits (a bounded time) until no CSR is queued or being decided.</summary>
-    public Task WhenIdleAsync(CancellationToken ct) => _queue.WhenIdleAsync(YieldAtMost, time, ct);
+    public CsrReconciler(IKubernetes client, ApproverOptions options, CsrPolicy policy, ClusterInventory inventory, BootstrapTokenStore tokens,
+        DecisionRecorder recorder, ApproverStatus status, ApprovalMetrics metrics, TimeProvider time, ILogger logger)
+    {
+        (_client, _options, _policy, _inventory, _tokens) = (client, options, policy, inventory, tokens);
+        (_recorder, _status, _metrics, _time, _logger) = (recorder, status, metrics, time, logger);
+        _csrs = new Informer<V1CertificateSigningRequest>("CSR",
+            async ct =>
+            {
+                var list = await client.CertificatesV1.ListCertificateSigningRequestAsync(cancellationToken: ct);
+                return (list.Items, list.Metadata.ResourceVersion);
+            },
+            (rv, timeout, onError, ct) => client.CertificatesV1.WatchListCertificateSigningRequestAsync(
+                resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
+            options, time, logger)
+        {
+            Listed = OnCsrsListed,
+            Changed = OnCsrChanged,
+        };
+        _nodes = new Informer<V1Node>("Node",
+            async ct =>
+            {
+                var list = await client.CoreV1.ListNodeAsync(cancellationToken: ct);
+                return (list.Items, list.Metadata.ResourceVersion);
+            },
+            (rv, timeout, onError, ct) => client.CoreV1.WatchListNodeAsync(
+                resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
+            options, time, logger)
+        {
+            Listed = _ => OnNodesChanged(),
+            Changed = (_, _) => OnNodesChanged(),
+        };
+    }
+
+    /// <summary>Waits (a bounded _time) until no CSR is queued or being decided.</summary>
+    public Task WhenIdleAsync(CancellationToken ct) => _queue.WhenIdleAsync(YieldAtMost, _time, ct);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var workers = Enumerable.Range(0, Math.Max(1, options.Parallelism)).Select(_ => WorkAsync(cancellationToken)).ToList();
+        var workers = Enumerable.Range(0, Math.Max(1, _options.Parallelism)).Select(_ => WorkAsync(cancellationToken)).ToList();
         var cleanup = CleanUpAsync(cancellationToken);
-        try { await ListAndWatchAsync(cancellationToken); }
+        try { await Task.WhenAll(_csrs.RunAsync(cancellationToken), _nodes.RunAsync(cancellationToken)); }
         finally
         {
             foreach (var task in workers.Append(cleanup))
@@ -68,119 +106,45 @@ internal sealed class CsrReconciler(
                 try { await RevokeUsedTokensAsync(decided, ct); }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
-                    logger.LogWarning("Revoking the bootstrap tokens used by {Count} approved CSRs failed: {Error}; the next resync retries", decided.Count, e.Message);
+                    _logger.LogWarning("Revoking the bootstrap _tokens used by {Count} approved CSRs failed: {Error}; the next resync retries", decided.Count, e.Message);
                 }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
     }
 
-    // ------------------------------------------------------------ list + watch
+    // ------------------------------------------------------------ the CSR cache
 
-    private async Task ListAndWatchAsync(CancellationToken ct)
+    private void OnCsrsListed(IReadOnlyList<V1CertificateSigningRequest> items)
     {
-        var backoff = new Backoff(options.BackoffInitial, options.BackoffMax);
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                var list = await client.CertificatesV1.ListCertificateSigningRequestAsync(cancellationToken: ct);
-                ReplaceCache(list.Items);
-                var rv = list.Metadata.ResourceVersion;
-                logger.LogDebug("Listed {Count} CSRs at resourceVersion {ResourceVersion}", list.Items.Count, rv);
-                var resyncAt = time.GetUtcNow() + options.ResyncInterval;
-                backoff.Reset();
-                while (!ct.IsCancellationRequested && time.GetUtcNow() < resyncAt)
-                {
-                    var (next, gone, delivered, failure) = await WatchAsync(rv, resyncAt, ct);
-                    if (gone)
-                    {
-                        logger.LogInformation("CSR watch from resourceVersion {ResourceVersion} is too old (410 Gone); listing again", rv);
-                        break;
-                    }
-                    rv = next;
-                    if (failure is not null)
-                    {
-                        logger.LogInformation("CSR watch dropped ({Error}); reconnecting from resourceVersion {ResourceVersion}", failure.Message, rv);
-                        if (!delivered) await Task.Delay(backoff.Next(), time, ct);
-                    }
-                    if (delivered) backoff.Reset();
-                }
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                var delay = backoff.Next();
-                logger.LogWarning("Listing CSRs failed: {Error}; retrying in {Delay}", e.Message, delay);
-                await Task.Delay(delay, time, ct);
-            }
-        }
-    }
-
-    private async Task<(string ResourceVersion, bool Gone, bool Delivered, Exception? Failure)> WatchAsync(string rv, DateTimeOffset until, CancellationToken ct)
-    {
-        var remaining = until - time.GetUtcNow();
-        if (remaining <= TimeSpan.Zero) return (rv, false, false, null);
-        // The server ends the watch at the resync time (timeoutSeconds) rather than this side cancelling it:
-        // a watch cancelled while the client still waits for its first line would leave its connection behind.
-        var gone = false;
-        var delivered = false;
-        Exception? streamError = null;
-        try
-        {
-            await foreach (var (type, csr) in client.CertificatesV1.WatchListCertificateSigningRequestAsync(
-                               resourceVersion: rv, allowWatchBookmarks: true,
-                               timeoutSeconds: (int)Math.Ceiling(remaining.TotalSeconds),
-                               onError: e =>
-                               {
-                                   if (e is KubernetesException { Status.Code: 410 }) gone = true;
-                                   else streamError = e;
-                               },
-                               cancellationToken: ct))
-            {
-                delivered = true;
-                rv = csr.Metadata?.ResourceVersion ?? rv;
-                switch (type)
-                {
-                    case WatchEventType.Added or WatchEventType.Modified:
-                        Observe(csr);
-                        _queue.Add(csr.Metadata!.Name);
-                        break;
-                    case WatchEventType.Deleted:
-                        Remove(csr.Metadata!.Name);
-                        break;
-                }
-            }
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Gone)
-        {
-            gone = true;
-        }
-        catch (Exception e) when (!ct.IsCancellationRequested && e is IOException or HttpRequestException or HttpOperationException)
-        {
-            return (rv, gone, delivered, e);
-        }
-        return (rv, gone, delivered, streamError);
-    }
-
-    private void ReplaceCache(IList<V1CertificateSigningRequest> items)
-    {
-        var names = items.Select(i => i.Metadata.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (var name in _cache.Keys)
-            if (!names.Contains(name)) Remove(name);
-        // Every CSR is in the cache (and counted as pending or not) before the first is decided: caps see them all.
-        foreach (var csr in items) Observe(csr);
+        // Every CSR is counted as pending or not before the first is decided: caps see them all.
+        foreach (var csr in items) _inventory.Track(csr, IsPending(csr));
         foreach (var csr in items.OrderBy(i => i.Metadata.CreationTimestamp)) _queue.Add(csr.Metadata.Name);
     }
 
+    private void OnCsrChanged(WatchEventType type, V1CertificateSigningRequest csr)
+    {
+        if (type == WatchEventType.Deleted)
+        {
+            _inventory.Forget(csr);
+            return;
+        }
+        _inventory.Track(csr, IsPending(csr));
+        _queue.Add(csr.Metadata.Name);
+    }
+
+    private void OnNodesChanged() => _status.SetNodes(_nodes.Count);
+
+    /// <summary>A CSR this process read or wrote itself, ahead of the watch.</summary>
     private void Observe(V1CertificateSigningRequest csr)
     {
-        _cache[csr.Metadata.Name] = csr;
-        inventory.Track(csr, IsPending(csr));
+        _csrs.Put(csr);
+        _inventory.Track(csr, IsPending(csr));
     }
 
     private void Remove(string name)
     {
-        if (_cache.TryRemove(name, out var csr)) inventory.Forget(csr);
+        if (_csrs.Remove(name, out var csr)) _inventory.Forget(csr!);
     }
 
     private bool IsPending(V1CertificateSigningRequest csr) =>
@@ -190,9 +154,10 @@ internal sealed class CsrReconciler(
 
     private async Task WorkAsync(CancellationToken ct)
     {
-        var backoff = new Backoff(options.BackoffInitial, options.BackoffMax);
+        var backoff = new Backoff(_options.BackoffInitial, _options.BackoffMax);
         try
         {
+            await Task.WhenAll(_csrs.Synced, _nodes.Synced).WaitAsync(ct);
             while (!ct.IsCancellationRequested)
             {
                 var name = await _queue.TakeAsync(ct);
@@ -205,18 +170,18 @@ internal sealed class CsrReconciler(
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
                     retryIn = backoff.Next();
-                    logger.LogWarning("Deciding CSR {Csr} failed: {Error}; retrying in {Delay}", name, e.Message, retryIn);
+                    _logger.LogWarning("Deciding CSR {Csr} failed: {Error}; retrying in {Delay}", name, e.Message, retryIn);
                 }
                 finally
                 {
                     _queue.Done(name);
-                    var pending = inventory.TotalPending;
-                    metrics.Pending.Set(pending);
-                    status.SetPending(pending);
+                    var pending = _inventory.TotalPending;
+                    _metrics.Pending.Set(pending);
+                    _status.SetPending(pending);
                 }
                 if (retryIn is { } delay)
                 {
-                    await Task.Delay(delay, time, ct);
+                    await Task.Delay(delay, _time, ct);
                     _queue.Add(name);
                 }
             }
@@ -228,7 +193,7 @@ internal sealed class CsrReconciler(
     {
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
-            if (!_cache.TryGetValue(name, out var csr)) return;
+            if (_csrs.Get(name) is not { } csr) return;
             if (ClusterInventory.IsDecided(csr))
             {
                 _decided.Writer.TryWrite(csr);
@@ -237,31 +202,26 @@ internal sealed class CsrReconciler(
             // Approved by us, and the watch has not caught up yet.
             if (_approvedUids.ContainsKey(csr.Metadata.Uid ?? "")) return;
 
-            // Whether the node exists is read fresh for every decision: a cache can prove that a Node
-            // exists, never that it does not, and a first join is approved only for a node that does not.
-            var nodeName = inventory.NodeNameOf(csr);
-            var lookUp = nodeName is not null && inventory.IsProvisioned(nodeName);
-            var node = lookUp ? await ReadNodeAsync(nodeName!, ct) : null;
-            var decision = policy.Decide(ClusterInventory.Facts(csr), inventory.For(nodeName, node, lookUp));
+            var decision = _policy.Decide(ClusterInventory.Facts(csr), _inventory.For(FindNode));
             if (decision.Verdict == CsrVerdict.LeavePending)
             {
-                recorder.Record(csr, decision, onlyIfChanged: true);
+                _recorder.Record(csr, decision, onlyIfChanged: true);
                 return;
             }
 
             try
             {
-                var updated = await client.CertificatesV1.ReplaceCertificateSigningRequestApprovalAsync(WithCondition(csr, decision), name, cancellationToken: ct);
+                var updated = await _client.CertificatesV1.ReplaceCertificateSigningRequestApprovalAsync(WithCondition(csr, decision), name, cancellationToken: ct);
                 _approvedUids.TryAdd(updated.Metadata.Uid ?? "", 0);
                 Observe(updated);
-                recorder.Record(updated, decision, onlyIfChanged: false);
+                _recorder.Record(updated, decision, onlyIfChanged: false);
                 _decided.Writer.TryWrite(updated);
                 return;
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
             {
-                logger.LogInformation("CSR {Csr} changed while deciding it (409 Conflict); deciding again on a fresh read", name);
-                try { Observe(await client.CertificatesV1.ReadCertificateSigningRequestAsync(name, cancellationToken: ct)); }
+                _logger.LogInformation("CSR {Csr} changed while deciding it (409 Conflict); deciding again on a fresh read", name);
+                try { Observe(await _client.CertificatesV1.ReadCertificateSigningRequestAsync(name, cancellationToken: ct)); }
                 catch (HttpOperationException gone) when (gone.Response.StatusCode == HttpStatusCode.NotFound) { Remove(name); return; }
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
@@ -270,21 +230,17 @@ internal sealed class CsrReconciler(
                 return;
             }
         }
-        logger.LogWarning("CSR {Csr} kept changing under {Attempts} attempts to decide it; the next pass will try again", name, MaxAttempts);
+        _logger.LogWarning("CSR {Csr} kept changing under {Attempts} attempts to decide it; the next pass will try again", name, MaxAttempts);
         _queue.Add(name);
     }
 
-    private async Task<NodeFacts?> ReadNodeAsync(string name, CancellationToken ct)
-    {
-        try { return ClusterInventory.ToNodeFacts(await client.CoreV1.ReadNodeAsync(name, cancellationToken: ct)); }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound) { return null; }
-    }
+    private NodeFacts? FindNode(string name) => _nodes.Get(name) is { } node ? ClusterInventory.ToNodeFacts(node) : null;
 
     private V1CertificateSigningRequest WithCondition(V1CertificateSigningRequest csr, CsrDecision decision)
     {
         // A new object around the cached metadata and spec, which are only read: the cached CSR itself is
         // shared with concurrent readers and stays as the API server sent it.
-        var now = time.GetUtcNow().UtcDateTime;
+        var now = _time.GetUtcNow().UtcDateTime;
         return new V1CertificateSigningRequest
         {
             ApiVersion = csr.ApiVersion,
@@ -308,7 +264,7 @@ internal sealed class CsrReconciler(
     }
 
     /// <summary>
-    /// Once a machine's node-client CSR made with its bootstrap token is approved, the token has done its
+    /// Once a machine's node-_client CSR made with its bootstrap token is approved, the token has done its
     /// job: it is revoked (one write of the store for all of them) and its Secret deleted, so it cannot be
     /// used again.
     /// </summary>
@@ -318,16 +274,16 @@ internal sealed class CsrReconciler(
             .Where(csr => ClusterInventory.IsApproved(csr) && csr.Spec.SignerName == CsrSigners.KubeletClient)
             .Select(csr => csr.Spec.Username is { } user && user.StartsWith(BootstrapToken.UserPrefix, StringComparison.Ordinal)
                 ? (Csr: csr.Metadata.Name, TokenId: user[BootstrapToken.UserPrefix.Length..]) : default)
-            .Where(u => u.TokenId is not null && tokens.FindById(u.TokenId) is not null)
+            .Where(u => u.TokenId is not null && _tokens.FindById(u.TokenId) is not null)
             .ToList();
         if (used.Count == 0) return;
         // Revoked first: should deleting a Secret fail, the token Secret sync removes it as an orphan.
-        var revoked = await tokens.RevokeAsync([.. used.Select(u => u.TokenId)], ct);
+        var revoked = await _tokens.RevokeAsync([.. used.Select(u => u.TokenId)], ct);
         foreach (var token in revoked)
         {
-            try { await client.CoreV1.DeleteNamespacedSecretAsync(token.SecretName, "kube-system", cancellationToken: ct); }
+            try { await _client.CoreV1.DeleteNamespacedSecretAsync(token.SecretName, "kube-system", cancellationToken: ct); }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound) { }
-            logger.LogInformation("Bootstrap token {TokenId} of machine {Machine} revoked and its Secret deleted: CSR {Csr} was approved",
+            _logger.LogInformation("Bootstrap token {TokenId} of machine {Machine} revoked and its Secret deleted: CSR {Csr} was approved",
                 token.Id, token.MachineName, used.First(u => u.TokenId == token.Id).Csr);
         }
     }

@@ -33,14 +33,14 @@ public sealed class ApproverEndToEndTests(OpenSsl openssl) : IClassFixture<OpenS
         ["renewal by the node itself, openssl RSA 2048 → approved"] =
             new(async (h, o) =>
             {
-                await h.SeedNodeAsync("worker-0");
+                await h.RegisterNodeAsync("worker-0");
                 return (await h.CreateCsrAsync(h.NodeToken("worker-0"), o.Request("rsa:2048", Subject("worker-0")), CsrSigners.KubeletClient,
                     "digital signature", "key encipherment", "client auth")).Metadata.Name;
             }, "approved", CsrReasons.ApprovedRenewal),
         ["serving with the machine's names and address, openssl → approved"] =
             new(async (h, o) =>
             {
-                await h.SeedNodeAsync("cp-0", "192.0.2.21");
+                await h.RegisterNodeAsync("cp-0", "192.0.2.21");
                 return (await h.CreateCsrAsync(h.NodeToken("cp-0"), o.Request(P256, Subject("cp-0"), Cp0Sans), CsrSigners.KubeletServing)).Metadata.Name;
             }, "approved", CsrReasons.ApprovedServing),
         ["token of worker-0 asking for cp-0 → pending"] =
@@ -69,7 +69,7 @@ public sealed class ApproverEndToEndTests(OpenSsl openssl) : IClassFixture<OpenS
         ["first join when the Node already exists → node-exists"] =
             new(async (h, _) =>
             {
-                await h.SeedNodeAsync("worker-0");
+                await h.RegisterNodeAsync("worker-0");
                 return await FirstJoin(h, "worker-0", new CsrSpec().Pem());
             }, "pending", CsrReasons.NodeExists),
         ["unknown signer → unknown-signer"] =

@@ -141,6 +141,14 @@ internal sealed class ApproverHarness : IAsyncDisposable
             Status = new V1NodeStatus { Addresses = [.. addresses.Select(a => new V1NodeAddress { Type = "InternalIP", Address = a })] },
         }, cancellationToken: Ct);
 
+    /// <summary>A Node registers while the approver runs; returns once the leader's Node watch has seen it.</summary>
+    public async Task RegisterNodeAsync(string name, params string[] addresses)
+    {
+        var before = (await ApproverAsync()).GetProperty("nodes").GetInt32();
+        await SeedNodeAsync(name, addresses);
+        await Eventually(async () => (await ApproverAsync()).GetProperty("nodes").GetInt32() > before, $"the approver to see node {name}");
+    }
+
     /// <summary>The approver's entry for <paramref name="csr"/> in GET /api/v1/approver, once it has one.</summary>
     public async Task<JsonElement> DecisionAsync(string csr)
     {

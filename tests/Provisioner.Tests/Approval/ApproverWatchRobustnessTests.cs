@@ -1,17 +1,20 @@
 using Provisioner.Approval;
+using Provisioner.FakeKubernetes;
 using Provisioner.Tests.Support;
 
 namespace Provisioner.Tests.Approval;
 
 /// <summary>
-/// The watch fails the ways real ones do — connection reset, server closing it, 410 Gone on reconnect,
-/// a 409 because someone else wrote the CSR first — and still every CSR is approved exactly once
-/// (the fake counts the writes to each CSR's approval subresource).
+/// The watches (CSRs and Nodes) fail the ways real ones do — connection reset, server closing it, 410 Gone
+/// on reconnect, a 409 because someone else wrote the CSR first — and still every CSR is approved exactly
+/// once (the fake counts the writes to each CSR's approval subresource), and a Node is never forgotten.
 /// </summary>
 [Trait(Category.Name, Category.Integration)]
 public sealed class ApproverWatchRobustnessTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private static readonly string Csrs = Kinds.Csr.Plural;
+    private static readonly string Nodes = Kinds.Node.Plural;
 
     /// <summary>Renewals of one node only; the per-machine cap would otherwise (rightly) hold them.</summary>
     private static ApproverOptions Uncapped()
@@ -25,7 +28,7 @@ public sealed class ApproverWatchRobustnessTests
         var h = await ApproverHarness.CreateAsync();
         await h.SeedNodeAsync("worker-0");
         await h.StartServerAsync(Uncapped());
-        await ApproverHarness.Eventually(() => h.Fake.OpenWatches > 0, "the approver's CSR watch");
+        await ApproverHarness.Eventually(() => h.Fake.OpenWatchesOf(Csrs) > 0 && h.Fake.OpenWatchesOf(Nodes) > 0, "the approver's CSR and Node watches");
         return h;
     }
 
@@ -35,9 +38,9 @@ public sealed class ApproverWatchRobustnessTests
         await using var h = await WatchingAsync();
         var names = new List<string>(await h.CreateRenewalsAsync("worker-0", 10));
 
-        Assert.Equal(1, h.Fake.DropWatches(abort: true));
+        Assert.Equal(1, h.Fake.DropWatches(abort: true, plural: Csrs));
         names.AddRange(await h.CreateRenewalsAsync("worker-0", 10));
-        await ApproverHarness.Eventually(() => h.Fake.OpenWatches > 0, "the approver to watch again");
+        await ApproverHarness.Eventually(() => h.Fake.OpenWatchesOf(Csrs) > 0, "the approver to watch again");
         names.AddRange(await h.CreateRenewalsAsync("worker-0", 10));
 
         await h.AssertEachApprovedOnceAsync(names);
@@ -51,7 +54,7 @@ public sealed class ApproverWatchRobustnessTests
         await ApproverHarness.Eventually(() => names.All(n => ApproverHarness.ConditionType(h.Csr(n)) == "Approved"), "the first CSRs approved");
         var listsBefore = h.Fake.Requests.Count(IsCsrList);
 
-        Assert.Equal(1, h.Fake.DropWatches());
+        Assert.Equal(1, h.Fake.DropWatches(plural: Csrs));
         names.AddRange(await h.CreateRenewalsAsync("worker-0", 5));
 
         await h.AssertEachApprovedOnceAsync(names);
@@ -65,13 +68,31 @@ public sealed class ApproverWatchRobustnessTests
         await using var h = await WatchingAsync();
         var listsBefore = h.Fake.Requests.Count(IsCsrList);
 
-        h.Fake.ForceGoneOnNextWatch();
-        Assert.Equal(1, h.Fake.DropWatches());
+        h.Fake.ForceGoneOnNextWatch(Csrs);
+        Assert.Equal(1, h.Fake.DropWatches(plural: Csrs));
         var names = await h.CreateRenewalsAsync("worker-0", 10);
 
         await h.AssertEachApprovedOnceAsync(names);
         Assert.Equal(1, h.Fake.GoneAnswers);
         Assert.True(h.Fake.Requests.Count(IsCsrList) > listsBefore, "a 410 must be followed by a fresh list");
+    }
+
+    [Fact]
+    public async Task Node_registered_while_the_node_watch_was_gone_still_blocks_a_first_join_with_its_token()
+    {
+        await using var h = await ApproverHarness.CreateAsync("worker-0");
+        await h.StartServerAsync();
+        await h.FetchIgnitionAsync("worker-0");
+        await h.WaitForTokenSecretAsync("worker-0");
+        await ApproverHarness.Eventually(() => h.Fake.OpenWatchesOf(Nodes) > 0, "the approver's Node watch");
+
+        h.Fake.ForceGoneOnNextWatch(Nodes);
+        Assert.Equal(1, h.Fake.DropWatches(plural: Nodes));
+        await h.RegisterNodeAsync("worker-0");
+        var csr = (await h.CreateCsrAsync(h.Tokens["worker-0"].Value, new CsrSpec().Pem())).Metadata.Name;
+
+        Assert.Equal(CsrReasons.NodeExists, (await h.DecisionAsync(csr)).GetProperty("reason").GetString());
+        Assert.Equal(1, h.Fake.GoneAnswers);
     }
 
     [Fact]
