@@ -4,8 +4,9 @@
 //   secrets NAMESPACE        → how many Secrets exist there
 //   watches                  → how many watches are open
 //   node-users FILE          → registers "token<TAB>node" lines as node identities; answers "ok"
-//   storm FILE EXPECTED      → every "token<TAB>base64(PEM)" line creates its CSR at once; waits until EXPECTED
-//                              CSRs are approved (or 2 minutes); answers the measured Result as JSON
+//   storm FILE               → every "token<TAB>base64(PEM)" line creates its CSR at once; answers "done" when all
+//                              of them are approved (or after 2 minutes)
+//   result                   → the last storm's Result as JSON (after 0.5 s more, for late duplicate approvals)
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -85,7 +86,8 @@ internal sealed class ClusterProcess : IAsyncDisposable
                     ["secrets", var ns] => fake.List("secrets", ns).Count.ToString(CultureInfo.InvariantCulture),
                     ["watches"] => fake.OpenWatches.ToString(CultureInfo.InvariantCulture),
                     ["node-users", var file] => AddNodeUsers(fake, file),
-                    ["storm", var file, var expected] => await StormAsync(fake, file, int.Parse(expected, CultureInfo.InvariantCulture)),
+                    ["storm", var file] => await StormAsync(fake, file),
+                    ["result"] => await ResultAsync(fake),
                     _ => throw new InvalidOperationException($"unknown question: {line}"),
                 };
             }
@@ -108,11 +110,17 @@ internal sealed class ClusterProcess : IAsyncDisposable
         return "ok";
     }
 
-    private static async Task<string> StormAsync(FakeKubernetesApi fake, string file, int expected)
+    /// <summary>CSRs of the last storm by name, for <c>result</c>.</summary>
+    private static IReadOnlyList<string> _lastStorm = [];
+    private static TimeSpan _stormCpu;
+
+    /// <summary>Creates every CSR at once and answers when all of them are approved (or after 2 minutes).</summary>
+    private static async Task<string> StormAsync(FakeKubernetesApi fake, string file)
     {
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var requests = File.ReadLines(file).Select(l => l.Split('\t') is [var token, var pem] ? (Token: token, Pem: pem) : throw new InvalidDataException(l)).ToList();
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = fake.BaseAddress };
-        await Task.WhenAll(requests.Select(async r =>
+        var names = await Task.WhenAll(requests.Select(async r =>
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/apis/certificates.k8s.io/v1/certificatesigningrequests");
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", r.Token);
@@ -128,26 +136,37 @@ internal sealed class ClusterProcess : IAsyncDisposable
                 },
             }.ToJsonString(), Encoding.UTF8, "application/json");
             using var response = await http.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
             if (response.StatusCode != HttpStatusCode.Created)
-                throw new InvalidOperationException($"creating a CSR: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+                throw new InvalidOperationException($"creating a CSR: {(int)response.StatusCode} {body}");
+            return (string)JsonNode.Parse(body)!["metadata"]!["name"]!;
         }));
-        return JsonSerializer.Serialize(await MeasureAsync(fake, expected), Json);
+        _lastStorm = names;
+        var deadline = Stopwatch.GetTimestamp() + 120 * Stopwatch.Frequency;
+        bool AllApproved()
+        {
+            var approved = fake.ApprovalWrites.Select(w => w.CsrName).ToHashSet(StringComparer.Ordinal);
+            return names.All(approved.Contains);
+        }
+        while (Stopwatch.GetTimestamp() < deadline && !AllApproved())
+            await Task.Delay(10);
+        _stormCpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+        return "done";
     }
 
-    private static async Task<Result> MeasureAsync(FakeKubernetesApi fake, int expected)
+    /// <summary>The last storm's numbers, after a pause in which a late duplicate approval would land.</summary>
+    private static async Task<string> ResultAsync(FakeKubernetesApi fake)
     {
-        var deadline = Stopwatch.GetTimestamp() + 120 * Stopwatch.Frequency;
-        while (fake.ApprovalWrites.Select(w => w.CsrName).Distinct().Count() < expected && Stopwatch.GetTimestamp() < deadline)
-            await Task.Delay(20);
-        await Task.Delay(500); // late duplicates would land here
-        var created = fake.CsrCreationTimestamps;
-        var writes = fake.ApprovalWrites.Where(w => w.ConditionTypes.Contains("Approved")).GroupBy(w => w.CsrName).ToDictionary(g => g.Key, g => g.ToList());
-        var latencies = writes.Where(w => created.ContainsKey(w.Key))
-            .Select(w => Stopwatch.GetElapsedTime(created[w.Key], w.Value.Min(x => x.Timestamp)).TotalMilliseconds).Order().ToArray();
+        await Task.Delay(500);
+        var storm = _lastStorm.ToHashSet();
+        var created = fake.CsrCreationTimestamps.Where(c => storm.Contains(c.Key)).ToDictionary();
+        var writes = fake.ApprovalWrites.Where(w => storm.Contains(w.CsrName) && w.ConditionTypes.Contains("Approved"))
+            .GroupBy(w => w.CsrName).ToDictionary(g => g.Key, g => g.ToList());
+        var latencies = writes.Select(w => Stopwatch.GetElapsedTime(created[w.Key], w.Value.Min(x => x.Timestamp)).TotalMilliseconds).Order().ToArray();
         double Percentile(double p) => latencies.Length == 0 ? double.NaN : latencies[Math.Min(latencies.Length - 1, (int)Math.Ceiling(p * latencies.Length) - 1)];
-        var total = writes.Count == 0 ? double.NaN : Stopwatch.GetElapsedTime(created.Values.Min(), writes.Values.Max(w => w.Max(x => x.Timestamp))).TotalSeconds;
+        var total = writes.Count == 0 ? double.NaN : Stopwatch.GetElapsedTime(created.Values.Min(), writes.Values.Max(w => w.Min(x => x.Timestamp))).TotalSeconds;
         var createdSpan = created.Count == 0 ? double.NaN : Stopwatch.GetElapsedTime(created.Values.Min(), created.Values.Max()).TotalSeconds;
-        return new Result("", Percentile(0.50), Percentile(0.99), latencies.LastOrDefault(), total, createdSpan,
-            writes.Count, writes.Count(w => w.Value.Count > 1), created.Keys.Count(k => !writes.ContainsKey(k)));
+        return JsonSerializer.Serialize(new Result("", Percentile(0.50), Percentile(0.99), latencies.LastOrDefault(), total, createdSpan,
+            writes.Count, writes.Count(w => w.Value.Count > 1), created.Keys.Count(k => !writes.ContainsKey(k)), _stormCpu.TotalSeconds, 0), Json);
     }
 }
