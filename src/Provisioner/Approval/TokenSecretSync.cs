@@ -35,6 +35,7 @@ internal sealed class TokenSecretSync(
             }
         }
         tokens.Changed += OnChanged;
+        using var watcher = WatchTokenFile(ct);
         var backoff = new Backoff(options.BackoffInitial, options.BackoffMax);
         try
         {
@@ -59,6 +60,35 @@ internal sealed class TokenSecretSync(
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
         finally { tokens.Changed -= OnChanged; }
+    }
+
+    /// <summary>
+    /// Tokens minted by another process on the same cluster directory (<c>provisioner render</c>) get their
+    /// Secrets as soon as the file changes, not at the next resync; the resync still catches a missed event.
+    /// </summary>
+    private FileSystemWatcher? WatchTokenFile(CancellationToken ct)
+    {
+        var directory = Path.GetDirectoryName(tokens.FilePath)!;
+        if (!Directory.Exists(directory)) return null;
+        var watcher = new FileSystemWatcher(directory, Path.GetFileName(tokens.FilePath))
+        {
+            NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite,
+        };
+        async Task RefreshAsync()
+        {
+            try { await tokens.RefreshAsync(ct); }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+            catch (Exception e)
+            {
+                logger.LogWarning("Re-reading the bootstrap token file {File} failed: {Error}; the next resync retries", tokens.FilePath, e.Message);
+            }
+        }
+        // Writes are atomic renames into place; an editor may also write in place.
+        watcher.Created += (_, _) => _ = RefreshAsync();
+        watcher.Changed += (_, _) => _ = RefreshAsync();
+        watcher.Renamed += (_, _) => _ = RefreshAsync();
+        watcher.EnableRaisingEvents = true;
+        return watcher;
     }
 
     public async Task SyncAsync(CancellationToken ct)

@@ -36,8 +36,30 @@ public sealed class BootstrapTokenStore
     /// <summary>How long a freshly minted token is valid; the approver's Ignition-fetch window by default.</summary>
     public TimeSpan Lifetime => _lifetime;
 
-    /// <summary>Raised after a token is minted or revoked (the approver syncs Secrets on it).</summary>
+    /// <summary>Raised after a token is minted or revoked, here or (seen by <see cref="RefreshAsync"/>) by another process.</summary>
     public event Action? Changed;
+
+    /// <summary>The token file.</summary>
+    public string FilePath => _path;
+
+    /// <summary>
+    /// Re-reads the file, which another process (<c>provisioner render</c>) may have changed, and raises
+    /// <see cref="Changed"/> when the tokens differ from what this instance knew.
+    /// </summary>
+    public async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        bool changed;
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            // Writes are atomic renames, so a read needs no lock to see a whole file.
+            var current = await ReadAsync(_path, cancellationToken);
+            changed = !current.Keys.ToHashSet().SetEquals(_byId.Keys);
+            _byId = current;
+        }
+        finally { _gate.Release(); }
+        if (changed) Changed?.Invoke();
+    }
 
     /// <summary>Opens the store at <paramref name="path"/>; a missing file is an empty store, a corrupt one an error.</summary>
     public static async Task<BootstrapTokenStore> OpenAsync(string path, TimeProvider time, TimeSpan lifetime, CancellationToken cancellationToken)

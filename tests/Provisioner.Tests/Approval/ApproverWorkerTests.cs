@@ -57,6 +57,21 @@ public sealed class ApproverWorkerTests
     }
 
     [Fact]
+    public async Task Token_minted_by_another_process_gets_its_secret_without_waiting_for_a_resync()
+    {
+        await using var h = await ApproverHarness.CreateAsync("worker-0");
+        await h.StartServerAsync(ApproverHarness.FastOptions() with { ResyncInterval = TimeSpan.FromHours(1) });
+        await h.WaitForTokenSecretAsync("worker-0");
+
+        // As `provisioner render` does on the same cluster directory while serve runs, here for a machine the
+        // running server's profiles do not have yet (serve mints the tokens of its own machines itself).
+        var render = await BootstrapTokenStore.OpenAsync(h.TokenFile, TimeProvider.System, TimeSpan.FromHours(24), Ct);
+        var minted = await render.GetOrMintAsync("worker-9", Ct);
+
+        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", minted.SecretName) is not null, "the Secret of the token minted elsewhere");
+    }
+
+    [Fact]
     public async Task Approved_first_join_deletes_the_token_secret_and_revokes_the_token()
     {
         await using var h = await ApproverHarness.CreateAsync("worker-0", "cp-0");

@@ -105,6 +105,22 @@ public sealed class BootstrapTokenStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Refresh_sees_tokens_another_store_wrote_and_says_so_once()
+    {
+        var serve = await OpenAsync();
+        var render = await OpenAsync();
+        var changes = 0;
+        serve.Changed += () => changes++;
+        var minted = await render.GetOrMintAsync("worker-7", Ct);
+
+        await serve.RefreshAsync(Ct);
+        await serve.RefreshAsync(Ct);
+
+        Assert.Equal(minted, serve.FindById(minted.Id));
+        Assert.Equal(1, changes);
+    }
+
+    [Fact]
     public async Task Prune_removes_only_expired_tokens()
     {
         var store = await OpenAsync();
