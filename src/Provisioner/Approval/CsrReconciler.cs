@@ -49,11 +49,7 @@ internal sealed class CsrReconciler
         (_client, _options, _policy, _inventory, _tokens) = (client, options, policy, inventory, tokens);
         (_recorder, _status, _metrics, _time, _logger) = (recorder, status, metrics, time, logger);
         _csrs = new Informer<V1CertificateSigningRequest>("CSR",
-            async ct =>
-            {
-                var list = await client.CertificatesV1.ListCertificateSigningRequestAsync(cancellationToken: ct);
-                return (list.Items, list.Metadata.ResourceVersion);
-            },
+            Informer<V1CertificateSigningRequest>.Listing(ct => client.CertificatesV1.ListCertificateSigningRequestAsync(cancellationToken: ct)),
             (rv, timeout, onError, ct) => client.CertificatesV1.WatchListCertificateSigningRequestAsync(
                 resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
             options, time, logger)
@@ -62,11 +58,7 @@ internal sealed class CsrReconciler
             Changed = OnCsrChanged,
         };
         _nodes = new Informer<V1Node>("Node",
-            async ct =>
-            {
-                var list = await client.CoreV1.ListNodeAsync(cancellationToken: ct);
-                return (list.Items, list.Metadata.ResourceVersion);
-            },
+            Informer<V1Node>.Listing(ct => client.CoreV1.ListNodeAsync(cancellationToken: ct)),
             (rv, timeout, onError, ct) => client.CoreV1.WatchListNodeAsync(
                 resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
             options, time, logger)

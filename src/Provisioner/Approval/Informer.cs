@@ -22,6 +22,14 @@ internal sealed class Informer<T>(
 {
     public delegate Task<(IList<T> Items, string ResourceVersion)> ListFunc(CancellationToken ct);
 
+    /// <summary>A <see cref="ListFunc"/> from a KubernetesClient list call.</summary>
+    public static ListFunc Listing<TList>(Func<CancellationToken, Task<TList>> list) where TList : IItems<T>, IMetadata<V1ListMeta> =>
+        async ct =>
+        {
+            var result = await list(ct);
+            return (result.Items, result.Metadata.ResourceVersion);
+        };
+
     public delegate IAsyncEnumerable<(WatchEventType Type, T Object)> WatchFunc(string resourceVersion, int timeoutSeconds, Action<Exception> onError, CancellationToken ct);
 
     private readonly ConcurrentDictionary<string, T> _items = new(StringComparer.Ordinal);
