@@ -118,7 +118,7 @@ internal sealed class CsrReconciler
     {
         if (type == WatchEventType.Deleted)
         {
-            _inventory.Forget(csr);
+            Forget(csr);
             return;
         }
         _inventory.Track(csr, IsPending(csr));
@@ -136,7 +136,13 @@ internal sealed class CsrReconciler
 
     private void Remove(string name)
     {
-        if (_csrs.Remove(name, out var csr)) _inventory.Forget(csr!);
+        if (_csrs.Remove(name, out var csr)) Forget(csr!);
+    }
+
+    private void Forget(V1CertificateSigningRequest csr)
+    {
+        _inventory.Forget(csr);
+        _approvedUids.TryRemove(csr.Metadata.Uid ?? "", out _);
     }
 
     private bool IsPending(V1CertificateSigningRequest csr) =>
