@@ -35,7 +35,7 @@ internal sealed class CsrReconciler
 
     private readonly Informer<V1CertificateSigningRequest> _csrs;
     // Nodes as the watch reports them: the first-join rule needs to know whether a Node exists, and a join
-    // storm must not cost one Node read per CSR. A Node registers only after its kubelet's first _client
+    // storm must not cost one Node read per CSR. A Node registers only after its kubelet's first client
     // certificate was approved, so a legitimate first join never races its own Node.
     private readonly Informer<V1Node> _nodes;
     private readonly ConcurrentDictionary<string, byte> _approvedUids = new(StringComparer.Ordinal);
@@ -68,7 +68,7 @@ internal sealed class CsrReconciler
         };
     }
 
-    /// <summary>Waits (a bounded _time) until no CSR is queued or being decided.</summary>
+    /// <summary>Waits (a bounded time) until no CSR is queued or being decided.</summary>
     public Task WhenIdleAsync(CancellationToken ct) => _queue.WhenIdleAsync(YieldAtMost, _time, ct);
 
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -98,7 +98,7 @@ internal sealed class CsrReconciler
                 try { await RevokeUsedTokensAsync(decided, ct); }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
-                    _logger.LogWarning("Revoking the bootstrap _tokens used by {Count} approved CSRs failed: {Error}; the next resync retries", decided.Count, e.Message);
+                    _logger.LogWarning("Revoking the bootstrap tokens used by {Count} approved CSRs failed: {Error}; the next resync retries", decided.Count, e.Message);
                 }
             }
         }
@@ -262,7 +262,7 @@ internal sealed class CsrReconciler
     }
 
     /// <summary>
-    /// Once a machine's node-_client CSR made with its bootstrap token is approved, the token has done its
+    /// Once a machine's node-client CSR made with its bootstrap token is approved, the token has done its
     /// job: it is revoked (one write of the store for all of them) and its Secret deleted, so it cannot be
     /// used again.
     /// </summary>

@@ -54,7 +54,7 @@ public sealed class BootstrapTokenStore
         {
             // Writes are atomic renames, so a read needs no lock to see a whole file.
             var current = await ReadAsync(_path, cancellationToken);
-            changed = !current.Keys.ToHashSet().SetEquals(_byId.Keys);
+            changed = DiffersFromKnown(current);
             _byId = current;
         }
         finally { _gate.Release(); }
@@ -152,7 +152,7 @@ public sealed class BootstrapTokenStore
             await using var fileLock = await LockAsync(cancellationToken);
             var current = await ReadAsync(_path, cancellationToken);
             (var next, result) = change(current);
-            changed = !next.Keys.ToHashSet().SetEquals(_byId.Keys);
+            changed = DiffersFromKnown(next);
             if (!next.Keys.ToHashSet().SetEquals(current.Keys))
             {
                 var text = JsonSerializer.Serialize(new StoredTokens([.. next.Values.OrderBy(t => t.Id, StringComparer.Ordinal)]), Json);
@@ -164,6 +164,9 @@ public sealed class BootstrapTokenStore
         if (changed) Changed?.Invoke();
         return result;
     }
+
+    /// <summary>Whether <paramref name="tokens"/> is another set of tokens than this instance knows (raise <see cref="Changed"/>).</summary>
+    private bool DiffersFromKnown(ImmutableDictionary<string, BootstrapToken> tokens) => !tokens.Keys.ToHashSet().SetEquals(_byId.Keys);
 
     /// <summary>An exclusive lock on a file beside the store (flock underneath), held until disposed.</summary>
     private async Task<FileStream> LockAsync(CancellationToken cancellationToken)
