@@ -51,6 +51,7 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     private readonly ConcurrentDictionary<string, int> _goneOnNextWatch = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _interveneBeforeNextUpdate = new(StringComparer.Ordinal);
     private volatile bool _unavailable;
+    private readonly ConcurrentDictionary<string, byte> _forbidden = new(StringComparer.Ordinal);
     private int _goneAnswers;
     private readonly ConcurrentDictionary<string, long> _csrCreated = new(StringComparer.Ordinal);
 
@@ -143,6 +144,14 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     /// <summary>While true, every request is answered 503, as an API server that is still starting.</summary>
     public bool Unavailable { get => _unavailable; set => _unavailable = value; }
 
+    /// <summary>
+    /// Every request on <paramref name="plural"/> is answered 403 Forbidden, as RBAC answers a user without a
+    /// binding for it, until <see cref="Permit"/>.
+    /// </summary>
+    public void Forbid(string plural) => _forbidden[plural] = 0;
+
+    public void Permit(string plural) => _forbidden.TryRemove(plural, out _);
+
     // ---------------------------------------------------------------- inspection
 
     public IReadOnlyList<RecordedRequest> Requests => [.. _requests];
@@ -209,6 +218,12 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
             return;
         }
 
+        if (_forbidden.ContainsKey(path.Kind.Plural))
+        {
+            await WriteAsync(context, 403, Status.Forbidden(path, Verb(request.Method, path, IsTrue(request.Query["watch"])), user.Name));
+            return;
+        }
+
         switch (request.Method)
         {
             case "GET" when path.Name is null && IsTrue(request.Query["watch"]):
@@ -236,6 +251,17 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     }
 
     private static bool IsTrue(string? value) => value is "1" or "true";
+
+    /// <summary>The RBAC verb of a request, as authorization names it.</summary>
+    private static string Verb(string method, ResourcePath path, bool watch) => method switch
+    {
+        "GET" when path.Name is null => watch ? "watch" : "list",
+        "GET" => "get",
+        "POST" => "create",
+        "PUT" => "update",
+        "DELETE" => "delete",
+        _ => method.ToLowerInvariant(),
+    };
 
     private Identity? Authenticate(HttpRequest request)
     {

@@ -95,6 +95,20 @@ public static class Status
         return Failure(422, "Invalid", $"{kind.Kind} \"{name}\" is invalid: {field}: {message}", details);
     }
 
+    /// <summary>RBAC's refusal: <c>nodes is forbidden: User "u" cannot list resource "nodes" in API group "" at the cluster scope</c>.</summary>
+    internal static JsonObject Forbidden(ResourcePath path, string verb, string user)
+    {
+        var resource = path.Subresource is null ? path.Kind.Plural : $"{path.Kind.Plural}/{path.Subresource}";
+        var scope = path.Kind.Namespaced ? $"in the namespace \"{path.Namespace}\"" : "at the cluster scope";
+        var details = new JsonObject();
+        if (path.Name is not null) details["name"] = path.Name;
+        if (path.Kind.Group.Length > 0) details["group"] = path.Kind.Group;
+        details["kind"] = path.Kind.Plural;
+        return Failure(403, "Forbidden",
+            $"{path.Kind.Qualified}{(path.Name is null ? "" : $" \"{path.Name}\"")} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{path.Kind.Group}\" {scope}",
+            details);
+    }
+
     /// <summary>What a watch from a compacted resourceVersion gets, as the object of an ERROR event.</summary>
     public static JsonObject Gone(string requested, long oldest) =>
         Failure(410, "Expired", $"too old resource version: {requested} ({oldest})");

@@ -133,7 +133,7 @@ public sealed class ApprovalWorker(
         elector.OnStartedLeading += () =>
         {
             status.SetLeader(_options.Identity);
-            status.Set(ApproverStates.Leader, $"holds lease {_options.LeaseNamespace}/{_options.LeaseName}");
+            status.SetLeading();
             logger.LogInformation("CSR approver {Identity} is now the leader", _options.Identity);
             leading = LeadAsync(client, tokens, term.Token);
         };

@@ -42,6 +42,13 @@ public sealed class ApproverStatus(ApproverOptions options)
 
     public void SetLeader(string? leader) { lock (_gate) _leader = leader; }
 
+    /// <summary>This replica leads; <paramref name="problem"/>, when given, says what keeps it from deciding.</summary>
+    public void SetLeading(string? problem = null)
+    {
+        var lease = $"holds lease {options.LeaseNamespace}/{options.LeaseName}";
+        Set(ApproverStates.Leader, problem is null ? lease : $"{lease}, but {problem}");
+    }
+
     public void SetKubeconfig(string path) { lock (_gate) _kubeconfig = path; }
 
     public void SetPending(int pending) { lock (_gate) _pending = pending; }

@@ -40,6 +40,8 @@ internal sealed class CsrReconciler
     private readonly Informer<V1Node> _nodes;
     private readonly ConcurrentDictionary<string, byte> _approvedUids = new(StringComparer.Ordinal);
     private readonly WorkQueue _queue = new();
+    // Until CSRs and Nodes are listed the leader decides nothing: it says why where operators look, not only in the log.
+    private readonly ConcurrentDictionary<string, string> _listProblems = new(StringComparer.Ordinal);
     // Token clean-up writes the token file; it runs beside the approvals so a join storm is not slowed by it.
     private readonly Channel<V1CertificateSigningRequest> _decided = Channel.CreateUnbounded<V1CertificateSigningRequest>(new UnboundedChannelOptions { SingleReader = true });
 
@@ -54,8 +56,13 @@ internal sealed class CsrReconciler
                 resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
             options, time, logger)
         {
-            Listed = OnCsrsListed,
+            Listed = items =>
+            {
+                ReportListed("CSRs");
+                OnCsrsListed(items);
+            },
             Changed = OnCsrChanged,
+            ListFailed = e => ReportListFailed("CSRs", e),
         };
         _nodes = new Informer<V1Node>("Node",
             Informer<V1Node>.Listing(ct => client.CoreV1.ListNodeAsync(cancellationToken: ct)),
@@ -63,8 +70,13 @@ internal sealed class CsrReconciler
                 resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
             options, time, logger)
         {
-            Listed = _ => OnNodesChanged(),
+            Listed = _ =>
+            {
+                ReportListed("Nodes");
+                OnNodesChanged();
+            },
             Changed = (_, _) => OnNodesChanged(),
+            ListFailed = e => ReportListFailed("Nodes", e),
         };
     }
 
@@ -126,6 +138,20 @@ internal sealed class CsrReconciler
     }
 
     private void OnNodesChanged() => _status.SetNodes(_nodes.Count);
+
+    private void ReportListFailed(string what, Exception e)
+    {
+        _listProblems[what] = $"listing {what} fails ({e.Message})";
+        ReportListProblems();
+    }
+
+    private void ReportListed(string what)
+    {
+        if (_listProblems.TryRemove(what, out _)) ReportListProblems();
+    }
+
+    private void ReportListProblems() =>
+        _status.SetLeading(_listProblems.IsEmpty ? null : string.Join("; ", _listProblems.Values.Order(StringComparer.Ordinal)));
 
     /// <summary>A CSR this process read or wrote itself, ahead of the watch.</summary>
     private void Observe(V1CertificateSigningRequest csr)

@@ -41,6 +41,9 @@ internal sealed class Informer<T>(
     /// <summary>After the watch changed the cache.</summary>
     public Action<WatchEventType, T>? Changed { get; init; }
 
+    /// <summary>After a list failed; it is retried with backoff.</summary>
+    public Action<Exception>? ListFailed { get; init; }
+
     /// <summary>Completes after the first successful list.</summary>
     public Task Synced => _synced.Task;
 
@@ -88,6 +91,7 @@ internal sealed class Informer<T>(
             {
                 var delay = backoff.Next();
                 logger.LogWarning("Listing {Kind} failed: {Error}; retrying in {Delay}", kind, e.Message, delay);
+                ListFailed?.Invoke(e);
                 await Task.Delay(delay, time, ct);
             }
         }

@@ -72,6 +72,28 @@ public sealed class ApproverWorkerTests
     }
 
     [Fact]
+    public async Task Leader_that_may_not_list_nodes_says_so_and_decides_once_it_may()
+    {
+        await using var h = await ApproverHarness.CreateAsync();
+        await h.SeedNodeAsync("worker-0");
+        h.Fake.Forbid(Provisioner.FakeKubernetes.Kinds.Node.Plural);
+        await h.StartServerAsync();
+        await ApproverHarness.Eventually(async () => (await DetailAsync(h))?.Contains("listing Nodes fails") == true,
+            "the approver to say it cannot list Nodes");
+        var csr = (await h.CreateRenewalsAsync("worker-0", 1))[0];
+        Assert.Equal(ApproverStates.Leader, (await h.ApproverAsync()).GetProperty("state").GetString());
+        Assert.Null(ApproverHarness.ConditionType(h.Csr(csr))); // no decision without knowing the Nodes
+
+        h.Fake.Permit(Provisioner.FakeKubernetes.Kinds.Node.Plural);
+
+        await ApproverHarness.Eventually(() => ApproverHarness.ConditionType(h.Csr(csr)) == "Approved", "the renewal approved");
+        Assert.Equal("holds lease kube-system/provisioner-approver", await DetailAsync(h));
+    }
+
+    private static async Task<string?> DetailAsync(ApproverHarness h) =>
+        (await h.ApproverAsync()).TryGetProperty("detail", out var detail) ? detail.GetString() : null;
+
+    [Fact]
     public async Task Approved_first_join_deletes_the_token_secret_and_revokes_the_token()
     {
         await using var h = await ApproverHarness.CreateAsync("worker-0", "cp-0");

@@ -128,6 +128,18 @@ public sealed class FakeKubernetesFixtureTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Forbidden_list_gets_the_recorded_403_Forbidden_status()
+    {
+        fake.Forbid(Kinds.Node.Plural);
+        var (status, body) = await SendAsync(HttpMethod.Get, "/api/v1/nodes");
+        Assert.Equal(HttpStatusCode.Forbidden, status);
+        Assert.Equal(Fixture("status-forbidden.json").ToJsonString(), body.ToJsonString());
+
+        fake.Permit(Kinds.Node.Plural);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, "/api/v1/nodes")).Item1);
+    }
+
+    [Fact]
     public async Task Watch_from_a_compacted_resourceVersion_gets_the_recorded_410_ERROR_event()
     {
         var csr = await CreateCsrAsync();
