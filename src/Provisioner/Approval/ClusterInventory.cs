@@ -23,8 +23,8 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry reg
     private readonly BootstrapTokenStore _tokens = tokens;
     private readonly TimeProvider _time = time;
 
-    // The node a CSR is for, by CSR uid: the request is immutable, so it is parsed once.
-    private readonly ConcurrentDictionary<string, string?> _nodeByUid = new(StringComparer.Ordinal);
+    // A CSR's facts by uid: its spec is immutable, so its request is parsed once for counting and deciding.
+    private readonly ConcurrentDictionary<string, CsrFacts> _factsByUid = new(StringComparer.Ordinal);
     private readonly object _gate = new();
     private readonly Dictionary<string, string?> _pendingNodeByCsr = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _pendingByNode = new(StringComparer.OrdinalIgnoreCase);
@@ -49,7 +49,7 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry reg
     /// <summary>Forgets a deleted CSR.</summary>
     public void Forget(V1CertificateSigningRequest csr)
     {
-        _nodeByUid.TryRemove(Key(csr), out _);
+        _factsByUid.TryRemove(Key(csr), out _);
         lock (_gate) RemoveLocked(csr.Metadata.Name);
     }
 
@@ -61,14 +61,16 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry reg
     }
 
     /// <summary>The node a kubelet CSR asks for: the subject CN of a client CSR, the requester of a serving CSR.</summary>
-    public string? NodeNameOf(V1CertificateSigningRequest csr) =>
-        _nodeByUid.GetOrAdd(Key(csr), _ => csr.Spec.SignerName switch
-        {
-            CsrSigners.KubeletServing when csr.Spec.Username?.StartsWith(NodePrefix, StringComparison.Ordinal) == true => csr.Spec.Username[NodePrefix.Length..],
-            CsrSigners.KubeletClient => ParsedCsr.TryParse(csr.Spec.Request ?? [], out _, verifySignature: false)?.Subject
-                .Select(a => a.Value).FirstOrDefault(v => v?.StartsWith(NodePrefix, StringComparison.Ordinal) == true)?[NodePrefix.Length..],
-            _ => null,
-        });
+    public string? NodeNameOf(V1CertificateSigningRequest csr) => FactsOf(csr) switch
+    {
+        { SignerName: CsrSigners.KubeletServing, Username: var user } when user.StartsWith(NodePrefix, StringComparison.Ordinal) => user[NodePrefix.Length..],
+        { SignerName: CsrSigners.KubeletClient } facts => facts.Parsed.Request?.Subject
+            .Select(a => a.Value).FirstOrDefault(v => v?.StartsWith(NodePrefix, StringComparison.Ordinal) == true)?[NodePrefix.Length..],
+        _ => null,
+    };
+
+    /// <summary>What the policy sees of <paramref name="csr"/>, made once per CSR.</summary>
+    public CsrFacts FactsOf(V1CertificateSigningRequest csr) => _factsByUid.GetOrAdd(Key(csr), _ => Facts(csr));
 
     /// <summary>The inventory one decision sees, with the cluster's Nodes as <paramref name="findNode"/> knows them.</summary>
     public ICsrInventory For(Func<string, NodeFacts?> findNode) => new View(this, findNode);
@@ -77,7 +79,7 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry reg
         node.Metadata.Name,
         [.. (node.Status?.Addresses ?? []).Select(a => IPAddress.TryParse(a.Address, out var ip) ? ip : null).OfType<IPAddress>()]);
 
-    public static CsrFacts Facts(V1CertificateSigningRequest csr) => new(
+    private static CsrFacts Facts(V1CertificateSigningRequest csr) => new(
         csr.Metadata.Name,
         csr.Spec.SignerName ?? "",
         csr.Spec.Request ?? [],

@@ -14,7 +14,17 @@ public sealed record CsrFacts(
     ImmutableArray<string> Usages,
     string Username,
     ImmutableArray<string> Groups,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt)
+{
+    private Lazy<(ParsedCsr? Request, string Error)>? _parsed;
+
+    /// <summary>
+    /// <see cref="Request"/> parsed, once however often it is asked for (the request of a CSR never changes);
+    /// Error says why when Request is null.
+    /// </summary>
+    internal (ParsedCsr? Request, string Error) Parsed =>
+        LazyInitializer.EnsureInitialized(ref _parsed, () => new(() => (ParsedCsr.TryParse(Request, out var error), error))).Value;
+}
 
 /// <summary>The signer names the policy understands; every other signer is left to someone else.</summary>
 public static class CsrSigners

@@ -54,7 +54,8 @@ public sealed class CsrPolicy
         if (serving is null)
             return Pending(CsrReasons.UnknownSigner, $"CSR {csr.Name}: signer '{csr.SignerName}' is not a kubelet signer this provisioner approves for.");
 
-        if (ParsedCsr.TryParse(csr.Request, out var parseError) is not { } request)
+        var (request, parseError) = csr.Parsed;
+        if (request is null)
             return Pending(CsrReasons.Unparseable, $"CSR {csr.Name}: request is not a PEM PKCS#10 certificate request ({parseError}).");
         if (!request.SignatureValid)
             return Forged(CsrReasons.BadSignature, $"CSR {csr.Name}: the request's signature does not verify with its own public key.");

@@ -226,7 +226,7 @@ internal sealed class CsrReconciler
             // Approved by us, and the watch has not caught up yet.
             if (_approvedUids.ContainsKey(csr.Metadata.Uid ?? "")) return;
 
-            var decision = _policy.Decide(ClusterInventory.Facts(csr), _inventory.For(FindNode));
+            var decision = _policy.Decide(_inventory.FactsOf(csr), _inventory.For(FindNode));
             if (decision.Verdict == CsrVerdict.LeavePending)
             {
                 _recorder.Record(csr, decision, onlyIfChanged: true);

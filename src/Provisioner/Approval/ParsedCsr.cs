@@ -26,17 +26,23 @@ internal sealed record ParsedCsr(
     ImmutableArray<SubjectAttribute> Subject,
     ImmutableArray<SubjectAltName> SubjectAltNames,
     string? CaUse,
-    AsymmetricKeyParameter PublicKey,
-    bool SignatureValid)
+    AsymmetricKeyParameter PublicKey)
 {
     private static readonly DerObjectIdentifier ExtensionRequest = PkcsObjectIdentifiers.Pkcs9AtExtensionRequest;
 
-    /// <param name="verifySignature">False only to read who a request is for (its signature is then reported invalid).</param>
-    public static ParsedCsr? TryParse(ReadOnlyMemory<byte> pem, out string error, bool verifySignature = true)
+    private Lazy<bool> _signatureValid = new(() => false);
+
+    /// <summary>
+    /// Whether the request is signed by its own key; verified on first use, once (the approver reads who every
+    /// pending request is for, but verifies each only when it decides it).
+    /// </summary>
+    public bool SignatureValid => _signatureValid.Value;
+
+    public static ParsedCsr? TryParse(ReadOnlyMemory<byte> pem, out string error)
     {
         try
         {
-            return Parse(pem, out error, verifySignature);
+            return Parse(pem, out error);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -47,7 +53,7 @@ internal sealed record ParsedCsr(
         }
     }
 
-    private static ParsedCsr? Parse(ReadOnlyMemory<byte> pem, out string error, bool verifySignature)
+    private static ParsedCsr? Parse(ReadOnlyMemory<byte> pem, out string error)
     {
         using var reader = new PemReader(new StringReader(Encoding.ASCII.GetString(pem.Span)));
         var block = reader.ReadPemObject();
@@ -71,8 +77,10 @@ internal sealed record ParsedCsr(
             SubjectAttributes(info),
             extensions is null ? [] : ReadSubjectAltNames(extensions),
             extensions is null ? null : DescribeCaUse(extensions),
-            request.GetPublicKey(),
-            verifySignature && VerifiesItself(request));
+            request.GetPublicKey())
+        {
+            _signatureValid = new Lazy<bool>(() => VerifiesItself(request)),
+        };
     }
 
     private static bool VerifiesItself(Pkcs10CertificationRequest request)
