@@ -456,6 +456,11 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
                     _approvalWrites.Enqueue(new ApprovalWrite(path.Name!,
                         [.. ((JsonArray?)body["status"]?["conditions"] ?? []).Select(c => (string)c!["type"]!)], Stopwatch.GetTimestamp()));
                     break;
+                case "status" when path.Kind.Plural == "nodes":
+                    // As the kubelet reports addresses and conditions: the status subresource changes status alone.
+                    updated = current.DeepClone().AsObject();
+                    updated["status"] = body["status"]?.DeepClone() ?? new JsonObject();
+                    break;
                 case null:
                     updated = body; // parsed for this request alone
                     var metadata = updated["metadata"] as JsonObject ?? new JsonObject();
@@ -470,6 +475,8 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
                         updated["spec"] = current["spec"]!.DeepClone();
                         updated["status"] = current["status"]?.DeepClone();
                     }
+                    // The API server's node strategy keeps status on an update of the main resource.
+                    if (path.Kind.Plural == "nodes") updated["status"] = current["status"]?.DeepClone();
                     if (path.Kind.Plural == "secrets") NormalizeSecret(updated);
                     break;
                 default:

@@ -47,15 +47,15 @@ public static partial class ApiEndpoints
             }, Json);
         });
 
-        app.MapGet("/metrics", async (HttpContext context, ProvisionerMetrics metrics, CatalogStore catalog, MachineRegistry registry) =>
+        app.MapGet("/metrics", async (HttpContext context, ProvisionerMetrics metrics, CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
         {
-            UpdateMachineGauge(metrics, catalog.Current.Profiles, registry);
+            UpdateMachineGauge(metrics, catalog.Current.Profiles, registry, machineState);
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             await metrics.WriteAsync(context.Response.Body, context.RequestAborted);
         });
 
-        app.MapGet("/api/v1/machines", (CatalogStore catalog, MachineRegistry registry) =>
-            Results.Json(new { machines = MachineViews(catalog.Current.Profiles, registry) }, Json));
+        app.MapGet("/api/v1/machines", (CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
+            Results.Json(new { machines = MachineViews(catalog.Current.Profiles, registry, machineState) }, Json));
 
         app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry) =>
         {
@@ -111,25 +111,36 @@ public static partial class ApiEndpoints
         return (report, null);
     }
 
-    private static void UpdateMachineGauge(ProvisionerMetrics metrics, ProfileSet profiles, MachineRegistry registry)
+    private static void UpdateMachineGauge(ProvisionerMetrics metrics, ProfileSet profiles, MachineRegistry registry, MachineStateStore machineState)
     {
-        var states = MachineViews(profiles, registry).GroupBy(m => m.State).ToDictionary(g => g.Key, g => g.Count());
+        var views = MachineViews(profiles, registry, machineState);
+        var states = views.GroupBy(m => m.State).ToDictionary(g => g.Key, g => g.Count());
         foreach (var state in new[] { "pending", "discovered", BootStage.Ipxe, BootStage.Kernel, BootStage.Initrd, BootStage.Ignition }.Union(states.Keys))
             metrics.Machines.WithLabels(state).Set(states.GetValueOrDefault(state));
+        var phases = views.Where(v => v.Phase is not null).GroupBy(v => v.Phase!).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var phase in new[] { MachinePhases.Ready, MachinePhases.Provisioning, MachinePhases.Provisioned })
+            metrics.MachinePhases.WithLabels(phase).Set(phases.GetValueOrDefault(phase));
     }
 
+    /// <summary>
+    /// One machine as operators see it: <see cref="State"/> is the last boot stage seen by this process,
+    /// <see cref="Phase"/> and <see cref="Deliveries"/> the persisted provisioning state (they survive restarts).
+    /// </summary>
     public sealed record MachineView(string? Name, bool Known, string? Role, string State, string? Mac, string? Uuid,
-        string? Serial, string? Hostname, DateTimeOffset? LastSeen, IReadOnlyList<StageEvent> History);
+        string? Serial, string? Hostname, DateTimeOffset? LastSeen, IReadOnlyList<StageEvent> History,
+        string? Phase = null, DateTimeOffset? JoinedAt = null, IReadOnlyList<Delivery>? Deliveries = null);
 
-    public static IReadOnlyList<MachineView> MachineViews(ProfileSet profiles, MachineRegistry registry)
+    public static IReadOnlyList<MachineView> MachineViews(ProfileSet profiles, MachineRegistry registry, MachineStateStore machineState)
     {
         var views = new List<MachineView>();
         foreach (var m in profiles.Machines)
         {
             var seen = registry.Get(m.Name);
+            var persisted = machineState.Get(m.Name) ?? MachineState.New(m.Name);
             views.Add(new MachineView(m.Name, true, m.Role, seen?.Last?.Stage ?? "pending",
                 m.Select.Macs.IsEmpty ? seen?.LastQuery.Mac?.ToString() : m.Select.Macs[0].ToString(),
-                m.Select.Uuid?.ToString(), m.Select.Serial, m.Select.Hostname, seen?.Last?.At, seen?.History ?? []));
+                m.Select.Uuid?.ToString(), m.Select.Serial, m.Select.Hostname, seen?.Last?.At, seen?.History ?? [],
+                persisted.Phase, persisted.JoinedAt, persisted.Deliveries));
         }
         foreach (var d in registry.All.Where(o => !o.Known))
             views.Add(new MachineView(null, false, null, "discovered", d.LastQuery.Mac?.ToString(), d.LastQuery.Uuid?.ToString(),

@@ -22,7 +22,7 @@ public sealed class ApprovalWorker(
     ApproverStatus status,
     ApprovalMetrics metrics,
     CatalogStore catalog,
-    MachineRegistry registry,
+    MachineStateStore machineState,
     Cluster.ClusterAssetService clusterAssets,
     TimeProvider time,
     ILogger<ApprovalWorker> logger) : BackgroundService
@@ -151,8 +151,8 @@ public sealed class ApprovalWorker(
     {
         var policy = new CsrPolicy(_options.Policy);
         var recorder = new DecisionRecorder(client, _options, status, metrics, time, logger);
-        var inventory = new ClusterInventory(catalog, registry, tokens, time);
-        var reconciler = new CsrReconciler(client, _options, policy, inventory, tokens, recorder, status, metrics, time, logger);
+        var inventory = new ClusterInventory(catalog, machineState, tokens, time);
+        var reconciler = new CsrReconciler(client, _options, policy, inventory, tokens, machineState, recorder, status, metrics, time, logger);
         var secrets = new TokenSecretSync(client, tokens, _options, time, logger);
         try { await Task.WhenAll(reconciler.RunAsync(ct), secrets.RunAsync(ct), recorder.RunAsync(reconciler.WhenIdleAsync, ct)); }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }

@@ -10,54 +10,149 @@ using Provisioner.Tokens;
 namespace Provisioner.Approval;
 
 /// <summary>
-/// What the leader knows while it decides: profiles (indexed once per loaded profile set), Ignition fetches
-/// and issued tokens (read live), and the pending CSRs per node, kept current as the CSR cache changes. Every
-/// lookup a decision makes is a hash lookup, so a join storm of a thousand machines costs a thousand
-/// decisions, not a thousand passes over everything.
+/// What the leader knows while it decides: profiles (indexed once per loaded profile set), Ignition deliveries
+/// (from the persisted machine state) and issued tokens (read live), and the pending CSRs by the node they name
+/// and by who sent them, kept current as the CSR cache changes. Every lookup a decision makes is a hash lookup,
+/// so a join storm of a thousand machines costs a thousand decisions, not a thousand passes over everything.
 /// </summary>
-internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry registry, BootstrapTokenStore tokens, TimeProvider time)
+internal sealed class ClusterInventory(CatalogStore catalog, MachineStateStore machineState, BootstrapTokenStore tokens, TimeProvider time)
 {
     private const string NodePrefix = "system:node:";
+    private const string BootstrapPrefix = BootstrapToken.UserPrefix;
 
-    private readonly MachineRegistry _registry = registry;
+    private readonly MachineStateStore _machineState = machineState;
     private readonly BootstrapTokenStore _tokens = tokens;
     private readonly TimeProvider _time = time;
+
+    /// <summary>A CSR as the caps (pending ones) and the newest-first-join rule (pending and approved ones) see it.</summary>
+    /// <remarks>
+    /// Creation timestamps have one-second resolution; two requests of a restarting kubelet often share one. The
+    /// resourceVersion a CSR had when first seen pending (its creation's etcd revision: a pending CSR is not written
+    /// again until it is decided) then orders them. Where that is unknown, neither is newer.
+    /// </remarks>
+    private sealed record TrackedCsr(string Name, string? Node, string Requester, DateTimeOffset CreatedAt, long? Revision, bool FirstJoin)
+    {
+        public bool IsNewerThan(TrackedCsr other) =>
+            CreatedAt != other.CreatedAt ? CreatedAt > other.CreatedAt
+            : Revision is { } mine && other.Revision is { } theirs && mine > theirs;
+    }
 
     // A CSR's facts by uid: its spec is immutable, so its request is parsed once for counting and deciding.
     private readonly ConcurrentDictionary<string, CsrFacts> _factsByUid = new(StringComparer.Ordinal);
     private readonly object _gate = new();
-    private readonly Dictionary<string, string?> _pendingNodeByCsr = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int> _pendingByNode = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, TrackedCsr> _pending = new(StringComparer.Ordinal);
+    // First-join CSRs (sent with a bootstrap token) that are pending or approved, by requester: an approved newer one
+    // supersedes an older one that is still pending.
+    private readonly Dictionary<string, Dictionary<string, TrackedCsr>> _firstJoinsByRequester = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _pendingByNode = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, HashSet<string>> _pendingByRequester = new(StringComparer.Ordinal);
     private MachineIndex _machines = MachineIndex.Empty;
 
     /// <summary>CSRs pending (neither approved nor denied, and not approved by this process) in the cluster.</summary>
-    public int TotalPending { get { lock (_gate) return _pendingNodeByCsr.Count; } }
+    public int TotalPending { get { lock (_gate) return _pending.Count; } }
 
-    /// <summary>Records whether <paramref name="csr"/> is pending; call on every change the CSR cache sees.</summary>
-    public void Track(V1CertificateSigningRequest csr, bool pending)
+    /// <summary>
+    /// Records whether <paramref name="csr"/> is pending; call on every change the CSR cache sees. Returns true when
+    /// it was pending and is no longer: what other CSRs of its machine were held for may have changed.
+    /// </summary>
+    public bool Track(V1CertificateSigningRequest csr, bool pending)
     {
-        var node = pending ? NodeNameOf(csr) : null;
+        var facts = FactsOf(csr);
+        var firstJoin = facts.SignerName == CsrSigners.KubeletClient && facts.Username.StartsWith(BootstrapPrefix, StringComparison.Ordinal);
+        var entry = new TrackedCsr(csr.Metadata.Name, NodeNameOf(csr), facts.Username, facts.CreatedAt,
+            pending && long.TryParse(csr.Metadata.ResourceVersion, out var revision) ? revision : null, firstJoin);
         lock (_gate)
         {
-            RemoveLocked(csr.Metadata.Name);
-            if (!pending) return;
-            _pendingNodeByCsr[csr.Metadata.Name] = node;
-            if (node is not null) _pendingByNode[node] = _pendingByNode.GetValueOrDefault(node) + 1;
+            var removed = RemoveLocked(csr.Metadata.Name);
+            if (firstJoin) TrackFirstJoinLocked(entry, keep: pending || IsApproved(csr));
+            if (!pending) return removed;
+            _pending[entry.Name] = entry;
+            if (entry.Node is not null) Add(_pendingByNode, entry.Node, entry.Name);
+            Add(_pendingByRequester, entry.Requester, entry.Name);
+            return false;
         }
     }
 
-    /// <summary>Forgets a deleted CSR.</summary>
-    public void Forget(V1CertificateSigningRequest csr)
+    private void TrackFirstJoinLocked(TrackedCsr entry, bool keep)
     {
-        _factsByUid.TryRemove(Key(csr), out _);
-        lock (_gate) RemoveLocked(csr.Metadata.Name);
+        if (!_firstJoinsByRequester.TryGetValue(entry.Requester, out var byName))
+        {
+            if (!keep) return;
+            _firstJoinsByRequester[entry.Requester] = byName = new Dictionary<string, TrackedCsr>(StringComparer.Ordinal);
+        }
+        if (!keep)
+        {
+            if (byName.Remove(entry.Name) && byName.Count == 0) _firstJoinsByRequester.Remove(entry.Requester);
+            return;
+        }
+        // The revision first seen pending is the creation's; an approval writes a later one.
+        byName[entry.Name] = byName.TryGetValue(entry.Name, out var known) && known.Revision is not null ? entry with { Revision = known.Revision } : entry;
     }
 
-    private void RemoveLocked(string csrName)
+    /// <summary>Forgets a deleted CSR; true when it was pending.</summary>
+    public bool Forget(V1CertificateSigningRequest csr)
     {
-        if (!_pendingNodeByCsr.Remove(csrName, out var node) || node is null) return;
-        if (_pendingByNode[node] is var n && n <= 1) _pendingByNode.Remove(node);
-        else _pendingByNode[node] = n - 1;
+        var facts = _factsByUid.TryRemove(Key(csr), out var known) ? known : null;
+        lock (_gate)
+        {
+            if (facts is not null && _firstJoinsByRequester.TryGetValue(facts.Username, out var byName) && byName.Remove(csr.Metadata.Name) && byName.Count == 0)
+                _firstJoinsByRequester.Remove(facts.Username);
+            return RemoveLocked(csr.Metadata.Name);
+        }
+    }
+
+    private bool RemoveLocked(string csrName)
+    {
+        if (!_pending.Remove(csrName, out var entry)) return false;
+        if (entry.Node is not null) Remove(_pendingByNode, entry.Node, csrName);
+        Remove(_pendingByRequester, entry.Requester, csrName);
+        return true;
+    }
+
+    private static void Add(Dictionary<string, HashSet<string>> index, string key, string csrName)
+    {
+        if (!index.TryGetValue(key, out var names)) index[key] = names = new HashSet<string>(StringComparer.Ordinal);
+        names.Add(csrName);
+    }
+
+    private static void Remove(Dictionary<string, HashSet<string>> index, string key, string csrName)
+    {
+        if (index.TryGetValue(key, out var names) && names.Remove(csrName) && names.Count == 0) index.Remove(key);
+    }
+
+    /// <summary>The profile machine a node name belongs to (its name or FQDN), or null.</summary>
+    public string? MachineOfNode(string nodeName) => Machines().Find(nodeName)?.Name;
+
+    /// <summary>
+    /// The pending CSRs that concern <paramref name="machineName"/>: those naming its node and those it sent (as its
+    /// node or with one of its bootstrap tokens). Decided again when the evidence about the machine changes.
+    /// </summary>
+    public IReadOnlyCollection<string> PendingOfMachine(string machineName)
+    {
+        var index = Machines();
+        if (index.Profiles?.FindMachine(machineName) is not { } machine) return [];
+        var requesters = RequestersOf(machine, index.Profiles.Cluster);
+        lock (_gate)
+        {
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var node in NodeNames(machine, index.Profiles.Cluster))
+                if (_pendingByNode.TryGetValue(node, out var byNode)) names.UnionWith(byNode);
+            foreach (var requester in requesters)
+                if (_pendingByRequester.TryGetValue(requester, out var byRequester)) names.UnionWith(byRequester);
+            return names;
+        }
+    }
+
+    /// <summary>The pending CSRs that name <paramref name="nodeName"/>.</summary>
+    public IReadOnlyCollection<string> PendingOfNode(string nodeName)
+    {
+        lock (_gate) return _pendingByNode.TryGetValue(nodeName, out var names) ? [.. names] : [];
+    }
+
+    /// <summary>The pending CSRs sent with a bootstrap token: decided again when the tokens change.</summary>
+    public IReadOnlyCollection<string> PendingFromBootstrapTokens()
+    {
+        lock (_gate) return [.. _pending.Values.Where(p => p.Requester.StartsWith(BootstrapPrefix, StringComparison.Ordinal)).Select(p => p.Name)];
     }
 
     /// <summary>The node a kubelet CSR asks for: the subject CN of a client CSR, the requester of a serving CSR.</summary>
@@ -106,14 +201,52 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry reg
         return index;
     }
 
+    private static IEnumerable<string> NodeNames(MachineSpec machine, ClusterSpec cluster) =>
+        new[] { machine.Name, machine.Fqdn(cluster) }.Distinct(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Who may speak for the machine: its node (by name or FQDN) and each bootstrap token issued to it.</summary>
+    private List<string> RequestersOf(MachineSpec machine, ClusterSpec cluster) =>
+        [.. NodeNames(machine, cluster).Select(n => NodePrefix + n), .. _tokens.ForMachine(machine.Name).Select(t => t.UserName)];
+
+    /// <summary>
+    /// Pending CSRs the machine sent itself, counted against its cap: a CSR that merely names the machine is
+    /// counted against whoever sent it, so nobody can use up another machine's cap. Of the first-join CSRs it sent
+    /// for its own node, only the newest counts: the older ones are superseded, left behind by a kubelet restart.
+    /// </summary>
     private int PendingFor(MachineSpec machine, ClusterSpec cluster)
     {
+        var requesters = RequestersOf(machine, cluster);
+        var nodes = NodeNames(machine, cluster).ToHashSet(StringComparer.OrdinalIgnoreCase);
         lock (_gate)
         {
-            var fqdn = machine.Fqdn(cluster);
-            var count = _pendingByNode.GetValueOrDefault(machine.Name);
-            if (!string.Equals(fqdn, machine.Name, StringComparison.OrdinalIgnoreCase)) count += _pendingByNode.GetValueOrDefault(fqdn);
-            return count;
+            var (count, ownFirstJoins) = (0, 0);
+            foreach (var requester in requesters)
+            {
+                if (!_pendingByRequester.TryGetValue(requester, out var names)) continue;
+                foreach (var name in names)
+                {
+                    if (_pending[name] is { FirstJoin: true, Node: { } node } && nodes.Contains(node)) ownFirstJoins++;
+                    else count++;
+                }
+            }
+            return count + Math.Min(1, ownFirstJoins);
+        }
+    }
+
+    /// <summary>
+    /// A first-join CSR, pending or approved, that the machine sent for its own node with one of its tokens after
+    /// <paramref name="csrName"/>, or null.
+    /// </summary>
+    private string? NewerFirstJoin(MachineSpec machine, ClusterSpec cluster, string csrName)
+    {
+        var tokenUsers = _tokens.ForMachine(machine.Name).Select(t => t.UserName).ToList();
+        var nodes = NodeNames(machine, cluster).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        lock (_gate)
+        {
+            var own = tokenUsers.SelectMany(u => _firstJoinsByRequester.TryGetValue(u, out var byName) ? byName.Values : Enumerable.Empty<TrackedCsr>())
+                .Where(c => c.Node is not null && nodes.Contains(c.Node)).ToList();
+            if (own.FirstOrDefault(c => c.Name == csrName) is not { } csr) return null;
+            return own.FirstOrDefault(c => c.IsNewerThan(csr))?.Name;
         }
     }
 
@@ -146,7 +279,8 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry reg
 
         public MachineFacts? FindMachineByNodeName(string name) =>
             _machines.Find(name) is { } machine
-                ? MachineFacts.FromProfile(machine, _machines.Profiles!.Cluster, inventory._registry.LastIgnitionFetch(machine.Name))
+                ? MachineFacts.FromProfile(machine, _machines.Profiles!.Cluster,
+                    inventory._machineState.Get(machine.Name)?.LastDelivery(DeliveryKinds.Ignition)?.At)
                 : null;
 
         public string? MachineForBootstrapToken(string tokenId) =>
@@ -156,6 +290,9 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineRegistry reg
 
         public int PendingForMachine(string machineName) =>
             _machines.Find(machineName) is { } machine ? inventory.PendingFor(machine, _machines.Profiles!.Cluster) : 0;
+
+        public string? NewerFirstJoinCsr(string machineName, string csrName) =>
+            _machines.Find(machineName) is { } machine ? inventory.NewerFirstJoin(machine, _machines.Profiles!.Cluster, csrName) : null;
 
         public int TotalPending => inventory.TotalPending;
 

@@ -35,6 +35,8 @@ public static class CsrReasons
     public const string TokenBoundToOtherMachine = "token-bound-to-other-machine";
     public const string NodeExists = "node-exists";
     public const string IgnitionWindowExpired = "ignition-window-expired";
+    /// <summary>The machine sent a newer first-join CSR (its kubelet restarted): only the newest is approved.</summary>
+    public const string Superseded = "superseded";
     public const string PendingCapMachine = "pending-cap-machine";
     public const string PendingCapTotal = "pending-cap-total";
 

@@ -16,8 +16,17 @@ public interface ICsrInventory
     /// <summary>The Node object of that name, or null when none exists yet.</summary>
     NodeFacts? FindNode(string nodeName);
 
-    /// <summary>Pending CSRs attributed to the machine, the one being decided included.</summary>
+    /// <summary>
+    /// Pending CSRs the machine sent (as its node or with its bootstrap tokens), the one being decided included;
+    /// of its first-join CSRs only the newest counts.
+    /// </summary>
     int PendingForMachine(string machineName);
+
+    /// <summary>
+    /// A first-join CSR (pending or approved) that the machine sent for its own node with one of its bootstrap
+    /// tokens after <paramref name="csrName"/>, or null: then <paramref name="csrName"/> is superseded.
+    /// </summary>
+    string? NewerFirstJoinCsr(string machineName, string csrName);
 
     /// <summary>All pending CSRs in the cluster, the one being decided included.</summary>
     int TotalPending { get; }
@@ -50,7 +59,8 @@ public sealed record InventorySnapshot(
     ImmutableDictionary<string, string> BootstrapTokenMachines,
     ImmutableArray<NodeFacts> Nodes,
     ImmutableDictionary<string, int> PendingByMachine,
-    int TotalPending) : ICsrInventory
+    int TotalPending,
+    ImmutableDictionary<string, string>? SupersededBy = null) : ICsrInventory
 {
     public MachineFacts? FindMachineByNodeName(string nodeName) =>
         Machines.FirstOrDefault(m =>
@@ -63,6 +73,8 @@ public sealed record InventorySnapshot(
         Nodes.FirstOrDefault(n => string.Equals(n.Name, nodeName, StringComparison.Ordinal));
 
     public int PendingForMachine(string machineName) => PendingByMachine.GetValueOrDefault(machineName);
+
+    public string? NewerFirstJoinCsr(string machineName, string csrName) => SupersededBy?.GetValueOrDefault(csrName);
 
     public int MachineCount => Machines.Length;
 }

@@ -87,7 +87,13 @@ public sealed class CsrPolicy
     private CsrDecision DecideFirstJoin(CsrFacts csr, string nodeName, string tokenId, ICsrInventory inventory)
     {
         if (inventory.MachineForBootstrapToken(tokenId) is not { } tokenMachine)
-            return Pending(CsrReasons.RequesterMismatch, $"CSR {csr.Name}: bootstrap token '{tokenId}' was not issued by this provisioner.", nodeName);
+        {
+            // A machine's tokens are revoked once its Node registers; a CSR sent with one just before says why best this way.
+            if (inventory.FindNode(nodeName) is not null)
+                return Pending(CsrReasons.NodeExists,
+                    $"CSR {csr.Name}: node {nodeName} already exists and bootstrap token '{tokenId}' is not (or no longer) one this provisioner issued; only the node itself may renew its certificate.", nodeName);
+            return Pending(CsrReasons.RequesterMismatch, $"CSR {csr.Name}: bootstrap token '{tokenId}' was not issued by this provisioner (or was revoked).", nodeName);
+        }
 
         var machine = inventory.FindMachineByNodeName(nodeName);
         if (machine is null || !string.Equals(machine.Name, tokenMachine, StringComparison.Ordinal))
@@ -97,6 +103,10 @@ public sealed class CsrPolicy
         if (inventory.FindNode(nodeName) is not null)
             return Pending(CsrReasons.NodeExists,
                 $"CSR {csr.Name}: node {nodeName} already exists; only the node itself may renew its certificate.", nodeName, machine.Name);
+        if (inventory.NewerFirstJoinCsr(machine.Name, csr.Name) is { } newer)
+            return Pending(CsrReasons.Superseded,
+                $"CSR {csr.Name}: machine {machine.Name} asked again with CSR {newer}; only its newest first-join request is approved (the kubelet that sent this one has restarted).",
+                nodeName, machine.Name);
         if (IgnitionWindowProblem(machine, csr.CreatedAt) is { } window)
             return Pending(CsrReasons.IgnitionWindowExpired, $"CSR {csr.Name}: {window}.", nodeName, machine.Name);
 

@@ -1,10 +1,12 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Net;
 using System.Threading.Channels;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
+using Provisioner.Inventory;
 using Provisioner.Tokens;
 
 namespace Provisioner.Approval;
@@ -14,7 +16,10 @@ namespace Provisioner.Approval;
 /// on every resync; reconnect a dropped watch from the last resourceVersion seen. Every CSR that is
 /// added or changes is queued and decided by one of <see cref="ApproverOptions.Parallelism"/> workers as
 /// soon as one is free; decisions are idempotent (a decided CSR is left alone, a 409 is retried on a fresh
-/// read, and a CSR this process approved is never approved again).
+/// read, and a CSR this process approved is never approved again). A CSR left pending is decided again as soon as
+/// the evidence about its machine changes: an Ignition delivery, a token, its Node, or another of its CSRs leaving
+/// pending. A machine's bootstrap tokens are revoked once its Node registers, the proof that a kubelet holds a
+/// working certificate — not at approval, when the kubelet that asked may already be gone.
 /// </summary>
 internal sealed class CsrReconciler
 {
@@ -27,6 +32,7 @@ internal sealed class CsrReconciler
     private readonly CsrPolicy _policy;
     private readonly ClusterInventory _inventory;
     private readonly BootstrapTokenStore _tokens;
+    private readonly MachineStateStore _machineState;
     private readonly DecisionRecorder _recorder;
     private readonly ApproverStatus _status;
     private readonly ApprovalMetrics _metrics;
@@ -40,15 +46,17 @@ internal sealed class CsrReconciler
     private readonly Informer<V1Node> _nodes;
     private readonly ConcurrentDictionary<string, byte> _approvedUids = new(StringComparer.Ordinal);
     private readonly WorkQueue _queue = new();
+    // CSRs held by the cluster-wide cap: decided again whenever any CSR leaves pending.
+    private readonly ConcurrentDictionary<string, byte> _heldForTotal = new(StringComparer.Ordinal);
     // Until CSRs and Nodes are listed the leader decides nothing: it says why where operators look, not only in the log.
     private readonly ConcurrentDictionary<string, string> _listProblems = new(StringComparer.Ordinal);
-    // Token clean-up writes the token file; it runs beside the approvals so a join storm is not slowed by it.
-    private readonly Channel<V1CertificateSigningRequest> _decided = Channel.CreateUnbounded<V1CertificateSigningRequest>(new UnboundedChannelOptions { SingleReader = true });
+    // Nodes seen registered: their machines' tokens are revoked beside the approvals, so a join storm is not slowed by it.
+    private readonly Channel<string> _registered = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
 
     public CsrReconciler(IKubernetes client, ApproverOptions options, CsrPolicy policy, ClusterInventory inventory, BootstrapTokenStore tokens,
-        DecisionRecorder recorder, ApproverStatus status, ApprovalMetrics metrics, TimeProvider time, ILogger logger)
+        MachineStateStore machineState, DecisionRecorder recorder, ApproverStatus status, ApprovalMetrics metrics, TimeProvider time, ILogger logger)
     {
-        (_client, _options, _policy, _inventory, _tokens) = (client, options, policy, inventory, tokens);
+        (_client, _options, _policy, _inventory, _tokens, _machineState) = (client, options, policy, inventory, tokens, machineState);
         (_recorder, _status, _metrics, _time, _logger) = (recorder, status, metrics, time, logger);
         _csrs = new Informer<V1CertificateSigningRequest>("CSR",
             Informer<V1CertificateSigningRequest>.Listing(ct => client.CertificatesV1.ListCertificateSigningRequestAsync(cancellationToken: ct)),
@@ -70,12 +78,12 @@ internal sealed class CsrReconciler
                 resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
             options, time, logger)
         {
-            Listed = _ =>
+            Listed = items =>
             {
                 ReportListed("Nodes");
-                OnNodesChanged();
+                OnNodesListed(items);
             },
-            Changed = (_, _) => OnNodesChanged(),
+            Changed = OnNodeChanged,
             ListFailed = e => ReportListFailed("Nodes", e),
         };
     }
@@ -87,9 +95,13 @@ internal sealed class CsrReconciler
     {
         var workers = Enumerable.Range(0, Math.Max(1, _options.Parallelism)).Select(_ => WorkAsync(cancellationToken)).ToList();
         var cleanup = CleanUpAsync(cancellationToken);
+        _machineState.Changed += OnMachinesChanged;
+        _tokens.Changed += OnTokensChanged;
         try { await Task.WhenAll(_csrs.RunAsync(cancellationToken), _nodes.RunAsync(cancellationToken)); }
         finally
         {
+            _machineState.Changed -= OnMachinesChanged;
+            _tokens.Changed -= OnTokensChanged;
             foreach (var task in workers.Append(cleanup))
                 await task.ContinueWith(_ => { }, TaskScheduler.Default);
         }
@@ -97,20 +109,20 @@ internal sealed class CsrReconciler
 
     private async Task CleanUpAsync(CancellationToken ct)
     {
-        var reader = _decided.Reader;
+        var reader = _registered.Reader;
         try
         {
             while (await reader.WaitToReadAsync(ct))
             {
                 // During a join storm, the machines waiting for their certificate come first; then one store
-                // write revokes every token used since.
+                // write revokes the tokens of every machine whose Node registered since.
                 await WhenIdleAsync(ct);
-                var decided = new List<V1CertificateSigningRequest>();
-                while (reader.TryRead(out var csr)) decided.Add(csr);
-                try { await RevokeUsedTokensAsync(decided, ct); }
+                var nodes = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                while (reader.TryRead(out var node)) nodes.Add(node);
+                try { await RevokeTokensOfRegisteredAsync(nodes, ct); }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
-                    _logger.LogWarning("Revoking the bootstrap tokens used by {Count} approved CSRs failed: {Error}; the next resync retries", decided.Count, e.Message);
+                    _logger.LogWarning(e, "Revoking the bootstrap tokens of {Count} registered nodes failed; the next Node list retries", nodes.Count);
                 }
             }
         }
@@ -133,11 +145,58 @@ internal sealed class CsrReconciler
             Forget(csr);
             return;
         }
-        _inventory.Track(csr, IsPending(csr));
+        Track(csr);
         _queue.Add(csr.Metadata.Name);
     }
 
-    private void OnNodesChanged() => _status.SetNodes(_nodes.Count);
+    private void OnNodesListed(IReadOnlyList<V1Node> nodes)
+    {
+        _status.SetNodes(_nodes.Count);
+        foreach (var node in nodes) OnNodeRegistered(node.Metadata.Name);
+    }
+
+    private void OnNodeChanged(WatchEventType type, V1Node node)
+    {
+        _status.SetNodes(_nodes.Count);
+        // node-exists, and the Node's addresses for serving CSRs: what its pending CSRs were held for may have changed.
+        Requeue(_inventory.PendingOfNode(node.Metadata.Name));
+        if (type is WatchEventType.Added or WatchEventType.Modified) OnNodeRegistered(node.Metadata.Name);
+    }
+
+    private void OnNodeRegistered(string nodeName)
+    {
+        if (_inventory.MachineOfNode(nodeName) is { } machine && (_tokens.ForMachine(machine).Length > 0 || _machineState.Get(machine)?.JoinedAt is null))
+            _registered.Writer.TryWrite(nodeName);
+    }
+
+    /// <summary>A machine was given its Ignition config (or joined): its CSRs held for "never fetched" may pass now.</summary>
+    private void OnMachinesChanged(IReadOnlyCollection<string> machines)
+    {
+        foreach (var machine in machines) Requeue(_inventory.PendingOfMachine(machine));
+    }
+
+    /// <summary>A token minted elsewhere (provisioner render) may be the one a pending CSR was sent with.</summary>
+    private void OnTokensChanged() => Requeue(_inventory.PendingFromBootstrapTokens());
+
+    private void Requeue(IEnumerable<string> csrNames)
+    {
+        foreach (var name in csrNames) _queue.Add(name);
+    }
+
+    /// <summary>Records the CSR's pending state; when it left pending, what its machine's other CSRs wait for may have changed.</summary>
+    private void Track(V1CertificateSigningRequest csr)
+    {
+        if (_inventory.Track(csr, IsPending(csr))) OnLeftPending(csr);
+    }
+
+    private void OnLeftPending(V1CertificateSigningRequest csr)
+    {
+        if (_inventory.NodeNameOf(csr) is { } node && _inventory.MachineOfNode(node) is { } machine)
+            Requeue(_inventory.PendingOfMachine(machine));
+        if (!_heldForTotal.IsEmpty)
+            foreach (var name in _heldForTotal.Keys)
+                if (_heldForTotal.TryRemove(name, out _)) _queue.Add(name);
+    }
 
     private void ReportListFailed(string what, Exception e)
     {
@@ -157,7 +216,7 @@ internal sealed class CsrReconciler
     private void Observe(V1CertificateSigningRequest csr)
     {
         _csrs.Put(csr);
-        _inventory.Track(csr, IsPending(csr));
+        Track(csr);
     }
 
     private void Remove(string name)
@@ -167,8 +226,10 @@ internal sealed class CsrReconciler
 
     private void Forget(V1CertificateSigningRequest csr)
     {
-        _inventory.Forget(csr);
+        var wasPending = _inventory.Forget(csr);
         _approvedUids.TryRemove(csr.Metadata.Uid ?? "", out _);
+        _heldForTotal.TryRemove(csr.Metadata.Name, out _);
+        if (wasPending) OnLeftPending(csr);
     }
 
     private bool IsPending(V1CertificateSigningRequest csr) =>
@@ -218,17 +279,14 @@ internal sealed class CsrReconciler
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
             if (_csrs.Get(name) is not { } csr) return;
-            if (ClusterInventory.IsDecided(csr))
-            {
-                _decided.Writer.TryWrite(csr);
-                return;
-            }
+            if (ClusterInventory.IsDecided(csr)) return;
             // Approved by us, and the watch has not caught up yet.
             if (_approvedUids.ContainsKey(csr.Metadata.Uid ?? "")) return;
 
             var decision = _policy.Decide(_inventory.FactsOf(csr), _inventory.For(FindNode));
             if (decision.Verdict == CsrVerdict.LeavePending)
             {
+                if (decision.Reason == CsrReasons.PendingCapTotal) _heldForTotal.TryAdd(name, 0);
                 _recorder.Record(csr, decision, onlyIfChanged: true);
                 return;
             }
@@ -239,7 +297,6 @@ internal sealed class CsrReconciler
                 _approvedUids.TryAdd(updated.Metadata.Uid ?? "", 0);
                 Observe(updated);
                 _recorder.Record(updated, decision, onlyIfChanged: false);
-                _decided.Writer.TryWrite(updated);
                 return;
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
@@ -288,27 +345,26 @@ internal sealed class CsrReconciler
     }
 
     /// <summary>
-    /// Once a machine's node-client CSR made with its bootstrap token is approved, the token has done its
-    /// job: it is revoked (one write of the store for all of them) and its Secret deleted, so it cannot be
-    /// used again.
+    /// Once a machine's Node has registered, a kubelet of that machine holds a working client certificate and the
+    /// machine's bootstrap tokens have done their job: they are revoked (one write of the store for all of them) and
+    /// their Secrets deleted, and the machine is recorded as provisioned. Not at approval: the kubelet that asked may
+    /// have restarted with a new key and still need its token for a new request.
     /// </summary>
-    private async Task RevokeUsedTokensAsync(IReadOnlyList<V1CertificateSigningRequest> decided, CancellationToken ct)
+    private async Task RevokeTokensOfRegisteredAsync(IReadOnlyCollection<string> nodes, CancellationToken ct)
     {
-        var used = decided
-            .Where(csr => ClusterInventory.IsApproved(csr) && csr.Spec.SignerName == CsrSigners.KubeletClient)
-            .Select(csr => csr.Spec.Username is { } user && user.StartsWith(BootstrapToken.UserPrefix, StringComparison.Ordinal)
-                ? (Csr: csr.Metadata.Name, TokenId: user[BootstrapToken.UserPrefix.Length..]) : default)
-            .Where(u => u.TokenId is not null && _tokens.FindById(u.TokenId) is not null)
-            .ToList();
-        if (used.Count == 0) return;
+        var machines = nodes.Select(n => (Node: n, Machine: _inventory.MachineOfNode(n))).Where(m => m.Machine is not null)
+            .DistinctBy(m => m.Machine, StringComparer.Ordinal).ToDictionary(m => m.Machine!, m => m.Node, StringComparer.Ordinal);
+        if (machines.Count == 0) return;
+        var used = machines.Keys.SelectMany(m => _tokens.ForMachine(m)).Select(t => t.Id).ToList();
         // Revoked first: should deleting a Secret fail, the token Secret sync removes it as an orphan.
-        var revoked = await _tokens.RevokeAsync([.. used.Select(u => u.TokenId)], ct);
+        ImmutableArray<BootstrapToken> revoked = used.Count == 0 ? [] : await _tokens.RevokeAsync(used, ct);
+        await _machineState.MarkJoinedAsync([.. machines.Keys.Where(m => _machineState.Get(m)?.JoinedAt is null)], ct);
         foreach (var token in revoked)
         {
             try { await _client.CoreV1.DeleteNamespacedSecretAsync(token.SecretName, "kube-system", cancellationToken: ct); }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound) { }
-            _logger.LogInformation("Bootstrap token {TokenId} of machine {Machine} revoked and its Secret deleted: CSR {Csr} was approved",
-                token.Id, token.MachineName, used.First(u => u.TokenId == token.Id).Csr);
+            _logger.LogInformation("Bootstrap token {TokenId} of machine {Machine} revoked and its Secret deleted: node {Node} registered",
+                token.Id, token.MachineName, machines[token.MachineName]);
         }
     }
 }

@@ -26,8 +26,9 @@ public static class RenderCommand
             var snapshot = ProvisionerServer.LoadCatalog(options, renderer);
             var renderOptions = new ClusterRenderOptions();
             var tokens = await BootstrapTokenStore.OpenAsync(ClusterRenderer.TokenFile(outDir), TimeProvider.System, renderOptions.TokenLifetime, ct);
+            var machineState = await Inventory.MachineStateStore.OpenAsync(Inventory.MachineStateStore.PathIn(outDir), TimeProvider.System, ct);
             var result = await ClusterRenderer.RenderAsync(snapshot.Profiles, snapshot.Templates, renderer, outDir, tokens,
-                snapshot.Profiles.Cluster.ProvisionerUrl ?? Catalog.CatalogLoader.PlaceholderBaseUrl, renderOptions, ct);
+                snapshot.Profiles.Cluster.ProvisionerUrl ?? Catalog.CatalogLoader.PlaceholderBaseUrl, renderOptions, ct, machineState.JoinedMachines());
             foreach (var item in result.Pki.Items.Where(i => i.Action != Pki.PkiAction.Reused || i.Reason is not null))
                 await stdout.WriteLineAsync($"tls {item.Name}: {item.Action.ToString().ToLowerInvariant()}{(item.Reason is null ? "" : " (" + item.Reason + ")")}");
             foreach (var path in result.Written) await stdout.WriteLineAsync($"wrote {path}");

@@ -3,6 +3,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Provisioner.Catalog;
 using Provisioner.Hosting;
+using Provisioner.Inventory;
+using Provisioner.Observability;
 using Provisioner.Pki;
 using Provisioner.Profiles;
 using Provisioner.Rendering;
@@ -17,7 +19,7 @@ namespace Provisioner.Cluster;
 /// bootstrap token on first use.
 /// </summary>
 public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptions options, CatalogStore catalog, IgnitionRenderer renderer,
-    TimeProvider time, ILogger<ClusterAssetService> logger) : IHostedService
+    MachineStateStore machineState, ProvisionerMetrics metrics, TimeProvider time, ILogger<ClusterAssetService> logger) : IHostedService
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private BootstrapTokenStore? _tokens;
@@ -65,10 +67,21 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
     {
         await EnsureRenderedAsync(snapshot, ct);
         var topology = ClusterTopology.For(snapshot.Profiles, options.Pki);
-        // The bootstrap machine applies manifests/: mint first so every machine's Secret is in there.
-        var mintFor = topology.KindOf(machine) == MachineKind.Bootstrap ? snapshot.Profiles.Machines.Where(topology.JoinsWithToken) : [machine];
+        // The bootstrap machine applies manifests/: mint first so every machine's Secret is in there (not for machines
+        // that joined already: their tokens were revoked for good reason).
+        var mintFor = topology.KindOf(machine) == MachineKind.Bootstrap
+            ? snapshot.Profiles.Machines.Where(m => topology.JoinsWithToken(m) && machineState.Get(m.Name)?.JoinedAt is null)
+            : [machine];
+        var before = Tokens.FindForMachine(machine.Name);
         var minted = await Tokens.GetOrMintAsync(mintFor.Where(topology.JoinsWithToken).Select(m => m.Name), ct);
         var token = minted.GetValueOrDefault(machine.Name);
+        if (token is not null && token.Id != before?.Id && machineState.Get(machine.Name)?.JoinedAt is { } joined)
+        {
+            // A joined machine asking again is a reinstall, or someone with its MAC: either way an operator should know.
+            metrics.TokensReissuedAfterJoin.WithLabels(machine.Name).Inc();
+            logger.LogWarning("Machine {Machine} fetched its config again after its node joined at {Joined:O}; a new bootstrap token {TokenId} was minted for it",
+                machine.Name, joined, token.Id);
+        }
         return MachineMaterial.For(await AssetsAsync(snapshot.Profiles, topology, ct), machine, token);
     }
 
@@ -92,7 +105,7 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
             if (ReferenceEquals(_renderedFor, snapshot.Profiles)) return;
             var started = time.GetTimestamp();
             var result = await ClusterRenderer.RenderAsync(snapshot.Profiles, snapshot.Templates, renderer, ClusterDirectory, Tokens,
-                snapshot.Profiles.Cluster.ProvisionerUrl ?? CatalogLoader.PlaceholderBaseUrl, options, ct);
+                snapshot.Profiles.Cluster.ProvisionerUrl ?? CatalogLoader.PlaceholderBaseUrl, options, ct, machineState.JoinedMachines());
             _renderedFor = snapshot.Profiles;
             _cache = null; // tls/ may have changed (a new machine's etcd pair, a re-issued apiserver cert)
             logger.LogInformation("Cluster directory {Directory}: {Written} file(s) written, {Created} key pair(s) created, {Reissued} re-issued in {ElapsedMs:0} ms",

@@ -37,7 +37,8 @@ public static class ClusterRenderer
     public static string TokenFile(string clusterDir) => Path.Combine(clusterDir, ClusterAssetSet.AuthDir, BootstrapTokenStore.FileName);
 
     public static async Task<ClusterRenderResult> RenderAsync(ProfileSet profiles, IgnitionTemplateSet templates, IgnitionRenderer renderer,
-        string clusterDir, BootstrapTokenStore tokens, Uri provisionerBaseUrl, ClusterRenderOptions options, CancellationToken ct)
+        string clusterDir, BootstrapTokenStore tokens, Uri provisionerBaseUrl, ClusterRenderOptions options, CancellationToken ct,
+        IReadOnlySet<string>? joinedMachines = null)
     {
         clusterDir = Path.GetFullPath(clusterDir);
         var gate = DirLocks.GetOrAdd(clusterDir, _ => new SemaphoreSlim(1, 1));
@@ -50,7 +51,9 @@ public static class ClusterRenderer
             var pki = await ClusterPki.RenderAsync(plan, tlsDir, ct);
             AtomicFile.RemoveStaleTemporaries(clusterDir);
 
-            var machineTokens = await tokens.GetOrMintAsync(profiles.Machines.Where(topology.JoinsWithToken).Select(m => m.Name), ct);
+            // Machines whose node joined had their tokens revoked: a render must not bring them back.
+            var machineTokens = await tokens.GetOrMintAsync(profiles.Machines
+                .Where(m => topology.JoinsWithToken(m) && joinedMachines?.Contains(m.Name) != true).Select(m => m.Name), ct);
 
             var tls = await TlsMaterial.ReadAsync(plan, tlsDir, ct);
             var assets = ClusterAssetSet.Build(topology, tls, tokens.All);
@@ -60,6 +63,8 @@ public static class ClusterRenderer
                     wanted[path] = file;
             foreach (var machine in profiles.Machines)
             {
+                // A joined machine's token is revoked: a config for it would carry none, and it needs none now.
+                if (topology.JoinsWithToken(machine) && !machineTokens.ContainsKey(machine.Name)) continue;
                 var material = MachineMaterial.For(assets, machine, machineTokens.GetValueOrDefault(machine.Name));
                 var config = renderer.Render(templates, profiles, machine, provisionerBaseUrl, material);
                 // Carries the machine's keys and token: private.

@@ -96,6 +96,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddSingleton(sp => new CatalogStore(initial, Sources(options), renderer, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CatalogStore>>(), options.ReloadDebounce));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
+        builder.Services.AddMachineState(Path.GetFullPath(options.ResolvedClusterDirectory));
         builder.Services.AddClusterAssets();
         builder.Services.AddApprover(options);
         builder.Services.AddReleaseMirror(options);

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using Provisioner.Boot;
 using Provisioner.Catalog;
 using Provisioner.Cluster;
@@ -17,7 +18,8 @@ public static class IgnitionEndpoints
 {
     public static IEndpointRouteBuilder MapIgnitionEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/ignition", async (HttpContext context, CatalogStore catalog, IgnitionRenderer renderer, MachineRegistry registry, ClusterAssetService cluster) =>
+        app.MapGet("/ignition", async (HttpContext context, CatalogStore catalog, IgnitionRenderer renderer, MachineRegistry registry, ClusterAssetService cluster,
+            MachineStateStore machineState, ILoggerFactory loggers) =>
         {
             var snapshot = catalog.Current;
             if (!BootQuery.TryParse(context.Request.Query, out var query, out var error))
@@ -34,8 +36,15 @@ public static class IgnitionEndpoints
             if (!negotiated.IsAcceptable)
                 return PlainText.Problem(StatusCodes.Status406NotAcceptable, negotiated.NotAcceptableReason);
 
-            registry.RecordKnown(match.Machine, query, BootStage.Ignition, context.Connection.RemoteIpAddress?.ToString(),
-                $"spec {IgnitionSpec.Format(negotiated.Version)}");
+            var remote = context.Connection.RemoteIpAddress?.ToString();
+            // On disk before the config leaves: the approver's first-join rule must hold across a restart (Ignition runs once).
+            try { await machineState.RecordDeliveryAsync(match.Machine.Name, DeliveryKinds.Ignition, remote, context.RequestAborted); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                loggers.CreateLogger(typeof(IgnitionEndpoints)).LogError(e, "Cannot record the Ignition delivery to {Machine} in {File}", match.Machine.Name, machineState.FilePath);
+                return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, "the delivery cannot be recorded (details in the server log); try again");
+            }
+            registry.RecordKnown(match.Machine, query, BootStage.Ignition, remote, $"spec {IgnitionSpec.Format(negotiated.Version)}");
             context.Response.Headers.CacheControl = "no-store";
             return Results.Bytes(IgnitionJson.SerializeToUtf8(config.WithVersion(negotiated.Version)), negotiated.ContentType);
         });

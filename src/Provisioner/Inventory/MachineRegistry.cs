@@ -27,8 +27,8 @@ public sealed record MachineObservation(
 }
 
 /// <summary>
-/// In-memory record of boot progress per machine, for <c>/api/v1/machines</c>, metrics and (later) the
-/// CSR approver's "fetched its Ignition recently" rule. Bounded: history per machine and the number of
+/// In-memory record of boot progress per machine (what it asked for, what it reported), for <c>/api/v1/machines</c>
+/// and metrics. Not evidence for the approver: that is what <see cref="MachineStateStore"/> persists. Bounded: history per machine and the number of
 /// discovered machines are capped so that a flood of unknown MACs cannot exhaust memory.
 /// </summary>
 public sealed class MachineRegistry(TimeProvider time)
@@ -68,8 +68,4 @@ public sealed class MachineRegistry(TimeProvider time)
     public MachineObservation? Get(string machineName) => _machines.GetValueOrDefault(KnownKey(machineName));
 
     public IReadOnlyCollection<MachineObservation> All => [.. _machines.Values.OrderBy(m => m.Key, StringComparer.Ordinal)];
-
-    /// <summary>When the named machine last fetched its Ignition config, if ever.</summary>
-    public DateTimeOffset? LastIgnitionFetch(string machineName) =>
-        Get(machineName)?.History.LastOrDefault(e => e.Stage == BootStage.Ignition)?.At;
 }

@@ -20,6 +20,11 @@ public sealed class ProvisionerMetrics
             new GaugeConfiguration { LabelNames = ["state"] });
         ProfileReloads = factory.CreateCounter("provisioner_profile_reloads_total", "Profile reloads by result.",
             new CounterConfiguration { LabelNames = ["result"] });
+        MachinePhases = factory.CreateGauge("provisioner_machine_phases", "Known machines by persisted provisioning phase: ready, provisioning (config delivered), provisioned (node registered).",
+            new GaugeConfiguration { LabelNames = ["phase"] });
+        TokensReissuedAfterJoin = factory.CreateCounter("provisioner_bootstrap_tokens_reissued_after_join_total",
+            "Bootstrap tokens minted for a machine whose node had already joined (its config fetched again after its token was revoked).",
+            new CounterConfiguration { LabelNames = ["machine"] });
     }
 
     public CollectorRegistry Registry { get; }
@@ -27,6 +32,8 @@ public sealed class ProvisionerMetrics
     public Counter ResponseBytes { get; }
     public Gauge Machines { get; }
     public Counter ProfileReloads { get; }
+    public Gauge MachinePhases { get; }
+    public Counter TokensReissuedAfterJoin { get; }
 
     public async Task WriteAsync(Stream destination, CancellationToken cancellationToken) =>
         await Registry.CollectAndExportAsTextAsync(destination, cancellationToken);

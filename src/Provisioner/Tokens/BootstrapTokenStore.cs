@@ -17,7 +17,6 @@ public sealed class BootstrapTokenStore
     public const string FileName = "bootstrap-tokens.json";
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
-    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
 
     private readonly string _path;
     private readonly TimeProvider _time;
@@ -72,6 +71,10 @@ public sealed class BootstrapTokenStore
     public ImmutableArray<BootstrapToken> All => [.. _byId.Values.OrderBy(t => t.MachineName, StringComparer.Ordinal).ThenBy(t => t.IssuedAt)];
 
     public BootstrapToken? FindById(string id) => _byId.GetValueOrDefault(id);
+
+    /// <summary>Every token issued to the machine and not revoked, expired ones included until they are pruned.</summary>
+    public ImmutableArray<BootstrapToken> ForMachine(string machineName) =>
+        [.. _byId.Values.Where(t => string.Equals(t.MachineName, machineName, StringComparison.Ordinal))];
 
     /// <summary>The machine's newest unexpired token, or null.</summary>
     public BootstrapToken? FindForMachine(string machineName) => NewestFor(_byId, machineName);
@@ -149,7 +152,7 @@ public sealed class BootstrapTokenStore
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            await using var fileLock = await LockAsync(cancellationToken);
+            await using var fileLock = await FileLock.AcquireAsync(_path, cancellationToken);
             var current = await ReadAsync(_path, cancellationToken);
             (var next, result) = change(current);
             changed = DiffersFromKnown(next);
@@ -167,28 +170,6 @@ public sealed class BootstrapTokenStore
 
     /// <summary>Whether <paramref name="tokens"/> is another set of tokens than this instance knows (raise <see cref="Changed"/>).</summary>
     private bool DiffersFromKnown(ImmutableDictionary<string, BootstrapToken> tokens) => !tokens.Keys.ToHashSet().SetEquals(_byId.Keys);
-
-    /// <summary>An exclusive lock on a file beside the store (flock underneath), held until disposed.</summary>
-    private async Task<FileStream> LockAsync(CancellationToken cancellationToken)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(_path)!, AtomicFile.DirectoryMode);
-        // Wall-clock patience, not the injected clock: a test's frozen time must not turn this into a hang.
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                return new FileStream(_path + ".lock", new FileStreamOptions
-                {
-                    Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None, UnixCreateMode = AtomicFile.PrivateMode,
-                });
-            }
-            catch (IOException) when (waited.Elapsed < LockTimeout)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken);
-            }
-        }
-    }
 
     private static async Task<ImmutableDictionary<string, BootstrapToken>> ReadAsync(string path, CancellationToken cancellationToken)
     {

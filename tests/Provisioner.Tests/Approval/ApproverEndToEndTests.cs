@@ -66,12 +66,6 @@ public sealed class ApproverEndToEndTests(OpenSsl openssl) : IClassFixture<OpenS
                 "pending", CsrReasons.UnknownMachine),
         ["machine that never fetched its Ignition → ignition-window-expired"] =
             new((h, _) => FirstJoin(h, "bootstrap-0", new CsrSpec { Subject = NodeSubject("bootstrap-0") }.Pem()), "pending", CsrReasons.IgnitionWindowExpired),
-        ["first join when the Node already exists → node-exists"] =
-            new(async (h, _) =>
-            {
-                await h.RegisterNodeAsync("worker-0");
-                return await FirstJoin(h, "worker-0", new CsrSpec().Pem());
-            }, "pending", CsrReasons.NodeExists),
         ["unknown signer → unknown-signer"] =
             new(async (h, _) => (await h.CreateCsrAsync(h.Tokens["worker-0"].Value, new CsrSpec().Pem(), "kubernetes.io/kube-apiserver-client")).Metadata.Name,
                 "pending", CsrReasons.UnknownSigner),

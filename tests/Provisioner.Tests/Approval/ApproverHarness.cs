@@ -52,6 +52,7 @@ internal sealed class ApproverHarness : IAsyncDisposable
 
     private static string FakeKubeconfigPath(ProfileTree tree) => Path.Combine(tree.Root, "fake-api.kubeconfig");
     public string TokenFile => Path.Combine(_clusterDir, "auth", BootstrapTokenStore.FileName);
+    public string ClusterDirectory => _clusterDir;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 

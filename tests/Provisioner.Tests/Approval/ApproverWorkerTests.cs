@@ -94,25 +94,6 @@ public sealed class ApproverWorkerTests
         (await h.ApproverAsync()).TryGetProperty("detail", out var detail) ? detail.GetString() : null;
 
     [Fact]
-    public async Task Approved_first_join_deletes_the_token_secret_and_revokes_the_token()
-    {
-        await using var h = await ApproverHarness.CreateAsync("worker-0", "cp-0");
-        await h.StartServerAsync();
-        await h.FetchIgnitionAsync("worker-0");
-        await h.WaitForTokenSecretAsync("worker-0");
-        var token = h.Tokens["worker-0"];
-
-        var csr = await h.CreateCsrAsync(token.Value, new CsrSpec().Pem());
-
-        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", token.SecretName) is null, "the token's Secret to be deleted");
-        var store = await BootstrapTokenStore.OpenAsync(h.TokenFile, TimeProvider.System, TimeSpan.FromHours(24), Ct);
-        Assert.Null(store.FindById(token.Id));
-        Assert.NotNull(store.FindById(h.Tokens["cp-0"].Id));
-        Assert.NotNull(h.Fake.Get("secrets", "kube-system", h.Tokens["cp-0"].SecretName));
-        Assert.Equal("Approved", ApproverHarness.ConditionType(h.Csr(csr.Metadata.Name)));
-    }
-
-    [Fact]
     public async Task Expired_token_is_pruned_and_its_secret_deleted()
     {
         await using var h = await ApproverHarness.CreateAsync("worker-0");

@@ -140,6 +140,12 @@ public sealed class CsrPolicyTableTests
             new(() => Requests.Serving((ServingSpec with { BasicConstraintsCa = true }).Pem()), Joined, CsrVerdict.LeavePending, CsrReasons.CaExtension),
 
         // Pending caps.
+        ["first join after which the machine sent a newer one (kubelet restarted) → superseded"] =
+            new(() => Requests.FirstJoin(Client.Pem()), Fresh with { SupersededBy = System.Collections.Immutable.ImmutableDictionary<string, string>.Empty.Add("csr-first-join", "csr-newer") },
+                CsrVerdict.LeavePending, CsrReasons.Superseded),
+        ["superseded first join, DenyForged → still only left pending (not a forgery)"] =
+            new(() => Requests.FirstJoin(Client.Pem()), Fresh with { SupersededBy = System.Collections.Immutable.ImmutableDictionary<string, string>.Empty.Add("csr-first-join", "csr-newer") },
+                CsrVerdict.LeavePending, CsrReasons.Superseded, Denying),
         ["fourth pending CSR of one machine → pending-cap-machine"] =
             new(() => Requests.FirstJoin(Client.Pem()), Fresh.WithPending("worker-0", 4, 5), CsrVerdict.LeavePending, CsrReasons.PendingCapMachine),
         ["third pending CSR of one machine → approved"] =
