@@ -80,7 +80,7 @@ internal sealed class TokenSecretSync(
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             catch (Exception e)
             {
-                logger.LogWarning("Re-reading the bootstrap token file {File} failed: {Error}; the next resync retries", tokens.FilePath, e.Message);
+                logger.LogWarning(e, "Re-reading the bootstrap token file {File} failed; the next resync retries", tokens.FilePath);
             }
         }
         // Writes are atomic renames into place; an editor may also write in place.

@@ -135,7 +135,7 @@ public sealed class ApproverOutageTests
 
     /// <summary>
     /// The production backoff (0.5 s doubling, 30 s cap for an API that answers with errors), after enough
-    /// refused attempts that an uncapped wait would be 8 s: the API is reached within the 2 s cap for an
+    /// refused attempts that an uncapped wait would be 16 s: the API is reached within the 2 s cap for an
     /// unreachable API (with a margin for a loaded machine).
     /// </summary>
     private static readonly ApproverOptions ProductionBackoff = ApproverHarness.FastOptions() with
@@ -145,13 +145,13 @@ public sealed class ApproverOutageTests
         UnreachableBackoffMax = new ApproverOptions().UnreachableBackoffMax,
     };
 
-    private static readonly TimeSpan NoticedWithin = ProductionBackoff.UnreachableBackoffMax + TimeSpan.FromSeconds(1.5);
+    private static readonly TimeSpan NoticedWithin = ProductionBackoff.UnreachableBackoffMax + TimeSpan.FromSeconds(4);
 
     private static async Task AssertApiNoticedWithinTheCapAsync(ApproverHarness h)
     {
-        // Attempt 5: 0.5 + 1 + 2 + 2 s of waits behind it; uncapped, the next would be 8 s away.
-        await ApproverHarness.Eventually(async () => (await h.ApproverAsync()).GetProperty("detail").GetString()!.Contains("attempt 5,", StringComparison.Ordinal),
-            "five refused attempts", TimeSpan.FromSeconds(30));
+        // Attempt 6: 0.5 + 1 + 2 + 2 + 2 s of waits behind it; uncapped, the next would be 16 s away.
+        await ApproverHarness.Eventually(async () => (await h.ApproverAsync()).GetProperty("detail").GetString()!.Contains("attempt 6,", StringComparison.Ordinal),
+            "six refused attempts", TimeSpan.FromSeconds(30));
 
         var back = Stopwatch.StartNew();
         await h.Fake.ComeBackAsync(Ct);
