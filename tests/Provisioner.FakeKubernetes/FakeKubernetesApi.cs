@@ -34,7 +34,10 @@ namespace Provisioner.FakeKubernetes;
 /// </remarks>
 public sealed class FakeKubernetesApi : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    // The HTTP front only: replaced by GoDownAsync/ComeBackAsync; the store below outlives it.
+    private WebApplication? _app;
+    private readonly SemaphoreSlim _upDown = new(1, 1);
+    private Uri _baseAddress = null!;
     private readonly object _gate = new();
     // One ordered index per kind, so a list or a watch touches only its own kind and comes out in
     // (namespace, name) order without sorting everything under the lock.
@@ -55,28 +58,69 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     private int _goneAnswers;
     private readonly ConcurrentDictionary<string, long> _csrCreated = new(StringComparer.Ordinal);
 
-    private FakeKubernetesApi(WebApplication app, FakeKubernetesOptions options)
-    {
-        _app = app;
-        Options = options;
-    }
+    private FakeKubernetesApi(FakeKubernetesOptions options) => Options = options;
 
     public FakeKubernetesOptions Options { get; }
 
-    public Uri BaseAddress =>
-        new(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    /// <summary>Where the fake listens; the same while it is down and after it comes back.</summary>
+    public Uri BaseAddress => _baseAddress;
+
+    /// <summary>False between <see cref="GoDownAsync"/> and <see cref="ComeBackAsync"/>.</summary>
+    public bool IsUp => _app is not null;
 
     /// <summary>Starts the fake on a free loopback port.</summary>
     public static async Task<FakeKubernetesApi> StartAsync(FakeKubernetesOptions? options = null, CancellationToken cancellationToken = default)
     {
+        var fake = new FakeKubernetesApi(options ?? new FakeKubernetesOptions());
+        fake._app = await fake.ListenAsync(0, cancellationToken);
+        fake._baseAddress = new(fake._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return fake;
+    }
+
+    private async Task<WebApplication> ListenAsync(int port, CancellationToken cancellationToken)
+    {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
         var app = builder.Build();
-        var fake = new FakeKubernetesApi(app, options ?? new FakeKubernetesOptions());
-        app.Map("/{**path}", fake.HandleAsync);
+        app.Map("/{**path}", HandleAsync);
         await app.StartAsync(cancellationToken);
-        return fake;
+        return app;
+    }
+
+    // ---------------------------------------------------------------- outages
+
+    /// <summary>
+    /// The API server process dies: every open connection is reset (watches included) and the port is closed,
+    /// so new connections are refused (ECONNREFUSED) until <see cref="ComeBackAsync"/>. Objects, users and the
+    /// resourceVersion counter are kept, as etcd keeps them across an API server restart.
+    /// </summary>
+    public async Task GoDownAsync()
+    {
+        await _upDown.WaitAsync();
+        try
+        {
+            if (_app is not { } app) return;
+            _app = null;
+            DropWatches(abort: true);
+            // A cancelled token: Kestrel aborts every connection at once instead of draining them gracefully.
+            try { await app.StopAsync(new CancellationToken(canceled: true)); }
+            catch (OperationCanceledException) { }
+            await app.DisposeAsync();
+        }
+        finally { _upDown.Release(); }
+    }
+
+    /// <summary>The API server is back on the same address, with the same objects.</summary>
+    public async Task ComeBackAsync(CancellationToken cancellationToken = default)
+    {
+        await _upDown.WaitAsync(cancellationToken);
+        try
+        {
+            if (_app is not null) return;
+            _app = await ListenAsync(_baseAddress.Port, cancellationToken);
+        }
+        finally { _upDown.Release(); }
     }
 
     // ---------------------------------------------------------------- identities
@@ -712,8 +756,12 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         DropWatches();
-        await _app.StopAsync(CancellationToken.None);
-        await _app.DisposeAsync();
+        if (_app is { } app)
+        {
+            _app = null;
+            await app.StopAsync(CancellationToken.None);
+            await app.DisposeAsync();
+        }
     }
 
     /// <param name="Object">Shared with the store; read only under the lock (label selectors).</param>

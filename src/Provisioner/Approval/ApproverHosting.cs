@@ -12,7 +12,8 @@ public static class ApproverHosting
 {
     public static IServiceCollection AddApprover(this IServiceCollection services, ServerOptions options)
     {
-        services.AddSingleton(options.Approver);
+        // One resolved copy (the Lease identity decided once) for the worker and for what it reports.
+        services.AddSingleton(options.Approver.ForCluster(options.ResolvedClusterDirectory));
         services.AddSingleton<ApproverStatus>();
         services.AddSingleton<ApprovalMetrics>();
         services.AddHostedService<ApprovalWorker>();

@@ -68,6 +68,6 @@ public sealed class ApproverStatus(ApproverOptions options)
     /// <summary>Newest first.</summary>
     public ApproverView View()
     {
-        lock (_gate) return new ApproverView(_state, _detail, options.Identity, _leader, _kubeconfig, _pending, _nodes, [.. _recent]);
+        lock (_gate) return new ApproverView(_state, _detail, options.Identity ?? "", _leader, _kubeconfig, _pending, _nodes, [.. _recent]);
     }
 }

@@ -368,19 +368,3 @@ internal sealed class CsrReconciler
         }
     }
 }
-
-/// <summary>Capped exponential backoff: initial, 2×, 4×, … up to the cap.</summary>
-internal sealed class Backoff(TimeSpan initial, TimeSpan max)
-{
-    private readonly TimeSpan _initial = initial;
-    private TimeSpan _next = initial;
-
-    public TimeSpan Next()
-    {
-        var current = _next;
-        _next = TimeSpan.FromTicks(Math.Min(max.Ticks, _next.Ticks * 2));
-        return current;
-    }
-
-    public void Reset() => _next = _initial;
-}

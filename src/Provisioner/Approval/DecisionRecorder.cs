@@ -55,7 +55,7 @@ internal sealed class DecisionRecorder(
                     catch (Exception e) when (!token.IsCancellationRequested)
                     {
                         // The decision stands whether or not the Event could be written; the log line has it.
-                        logger.LogWarning("Could not record an Event for CSR {Csr}: {Error}", ev.InvolvedObject.Name, e.Message);
+                        logger.LogWarning(e, "Could not record an Event for CSR {Csr}", ev.InvolvedObject.Name);
                     }
                 });
         }

@@ -59,7 +59,7 @@ internal sealed class Informer<T>(
 
     public async Task RunAsync(CancellationToken ct)
     {
-        var backoff = new Backoff(options.BackoffInitial, options.BackoffMax);
+        var backoff = Backoff.For(options);
         while (!ct.IsCancellationRequested)
         {
             try
@@ -82,15 +82,15 @@ internal sealed class Informer<T>(
                     if (failure is not null)
                     {
                         logger.LogInformation("{Kind} watch dropped ({Error}); reconnecting from resourceVersion {ResourceVersion}", kind, failure.Message, rv);
-                        if (!delivered) await Task.Delay(backoff.Next(), time, ct);
+                        if (!delivered) await Task.Delay(backoff.Next(failure), time, ct);
                     }
                     if (delivered) backoff.Reset();
                 }
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                var delay = backoff.Next();
-                logger.LogWarning("Listing {Kind} failed: {Error}; retrying in {Delay}", kind, e.Message, delay);
+                var delay = backoff.Next(e);
+                logger.LogWarning(e, "Listing {Kind} failed; retrying in {Delay}", kind, delay);
                 ListFailed?.Invoke(e);
                 await Task.Delay(delay, time, ct);
             }

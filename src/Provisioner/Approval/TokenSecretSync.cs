@@ -36,7 +36,7 @@ internal sealed class TokenSecretSync(
         }
         tokens.Changed += OnChanged;
         using var watcher = WatchTokenFile(ct);
-        var backoff = new Backoff(options.BackoffInitial, options.BackoffMax);
+        var backoff = Backoff.For(options);
         try
         {
             while (!ct.IsCancellationRequested)
@@ -50,8 +50,8 @@ internal sealed class TokenSecretSync(
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
-                    wait = backoff.Next();
-                    logger.LogWarning("Syncing bootstrap token Secrets failed: {Error}; retrying in {Delay}", e.Message, wait);
+                    wait = backoff.Next(e);
+                    logger.LogWarning(e, "Syncing bootstrap token Secrets failed; retrying in {Delay}", wait);
                 }
                 // A burst of changes (a thousand machines fetching their Ignition, or being approved) is one sync.
                 if (await _changed.WaitAsync(wait, ct))
@@ -80,7 +80,7 @@ internal sealed class TokenSecretSync(
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             catch (Exception e)
             {
-                logger.LogWarning("Re-reading the bootstrap token file {File} failed: {Error}; the next resync retries", tokens.FilePath, e.Message);
+                logger.LogWarning(e, "Re-reading the bootstrap token file {File} failed; the next resync retries", tokens.FilePath);
             }
         }
         // Writes are atomic renames into place; an editor may also write in place.

@@ -56,8 +56,8 @@ internal sealed class ApproverHarness : IAsyncDisposable
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    /// <summary>Fast timings for tests: short leases, quick retries.</summary>
-    public static ApproverOptions FastOptions(string identity = "provisioner-a") => new()
+    /// <summary>Fast timings for tests: short leases, quick retries. A null <paramref name="identity"/> is the stable one of the cluster directory.</summary>
+    public static ApproverOptions FastOptions(string? identity = "provisioner-a") => new()
     {
         Identity = identity,
         LeaseDuration = TimeSpan.FromSeconds(2),

@@ -37,6 +37,23 @@ public sealed class ApproverSettingsTests : IDisposable
     }
 
     [Fact]
+    public void Lease_identity_is_the_host_name_and_a_hash_of_the_cluster_directory_the_same_for_every_start()
+    {
+        static string IdentityOf(string clusterDir)
+        {
+            var options = Settings.Resolve(new SettingsLayer(ClusterDir: clusterDir));
+            return options.Approver.ForCluster(options.ResolvedClusterDirectory).Identity!;
+        }
+        var clusterDir = Path.Combine(_tree.Root, "cluster");
+
+        Assert.Equal(IdentityOf(clusterDir), IdentityOf(clusterDir));
+        Assert.Equal(IdentityOf(clusterDir), IdentityOf(clusterDir + "/"));
+        Assert.NotEqual(IdentityOf(clusterDir), IdentityOf(Path.Combine(_tree.Root, "other-cluster")));
+        Assert.Matches($"^{System.Text.RegularExpressions.Regex.Escape(Environment.MachineName.ToLowerInvariant())}-[0-9a-f]{{8}}$", IdentityOf(clusterDir));
+        Assert.Equal("given", new ApproverOptions { Identity = "given" }.ForCluster(clusterDir).Identity);
+    }
+
+    [Fact]
     public void Flags_turn_the_approver_off_and_forged_csrs_into_denials()
     {
         var options = Settings.Resolve(new SettingsLayer());

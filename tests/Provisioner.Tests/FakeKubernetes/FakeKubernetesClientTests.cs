@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using k8s;
 using k8s.Autorest;
@@ -217,5 +218,44 @@ public sealed class FakeKubernetesClientTests : IAsyncLifetime
         Assert.Equal("b", lease.Spec.HolderIdentity);
         await bStop.CancelAsync();
         await Task.WhenAll(aRun, bRun).ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    [Fact]
+    public async Task Fake_that_went_down_refuses_connections_until_it_comes_back_on_the_same_address_with_the_same_objects()
+    {
+        var kept = await admin.CertificatesV1.CreateCertificateSigningRequestAsync(NewCsr("kept"), cancellationToken: Ct);
+        var address = fake.BaseAddress;
+
+        await fake.GoDownAsync();
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => admin.CertificatesV1.ReadCertificateSigningRequestAsync("kept", cancellationToken: Ct));
+        Assert.Equal(SocketError.ConnectionRefused, Assert.IsType<SocketException>(refused.InnerException).SocketErrorCode);
+
+        await fake.ComeBackAsync(Ct);
+        Assert.Equal(address, fake.BaseAddress);
+        Assert.Equal(kept.Metadata.ResourceVersion, (await admin.CertificatesV1.ReadCertificateSigningRequestAsync("kept", cancellationToken: Ct)).Metadata.ResourceVersion);
+        var later = await admin.CertificatesV1.CreateCertificateSigningRequestAsync(NewCsr("later"), cancellationToken: Ct);
+        Assert.True(long.Parse(later.Metadata.ResourceVersion) > long.Parse(kept.Metadata.ResourceVersion), "the resourceVersion counter survives the outage");
+    }
+
+    [Fact]
+    public async Task Fake_going_down_resets_open_watches()
+    {
+        var list = await admin.CertificatesV1.ListCertificateSigningRequestAsync(cancellationToken: Ct);
+        Exception? failure = null;
+        var watching = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var _ in admin.CertificatesV1.WatchListCertificateSigningRequestAsync(
+                                   resourceVersion: list.Metadata.ResourceVersion, onError: e => failure ??= e, cancellationToken: Ct)) { }
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException) { failure ??= e; }
+        }, Ct);
+        while (fake.OpenWatches == 0) await Task.Delay(10, Ct);
+
+        await fake.GoDownAsync();
+
+        await watching.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.True(failure is IOException or HttpRequestException, $"the client sees a broken connection, not a clean end: {failure}");
     }
 }
