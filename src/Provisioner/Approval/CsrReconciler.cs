@@ -255,7 +255,7 @@ internal sealed class CsrReconciler
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
                     retryIn = backoff.Next();
-                    _logger.LogWarning("Deciding CSR {Csr} failed: {Error}; retrying in {Delay}", name, e.Message, retryIn);
+                    _logger.LogWarning(e, "Deciding CSR {Csr} failed; retrying in {Delay}", name, retryIn);
                 }
                 finally
                 {
