@@ -73,8 +73,22 @@ public sealed class BootstrapTokenStore
     public BootstrapToken? FindById(string id) => _byId.GetValueOrDefault(id);
 
     /// <summary>Every token issued to the machine and not revoked, expired ones included until they are pruned.</summary>
-    public ImmutableArray<BootstrapToken> ForMachine(string machineName) =>
-        [.. _byId.Values.Where(t => string.Equals(t.MachineName, machineName, StringComparison.Ordinal))];
+    public ImmutableArray<BootstrapToken> ForMachine(string machineName) => ByMachine().GetValueOrDefault(machineName, []);
+
+    // The approver asks per decision: an index, built once per set of tokens (they change rarely).
+    private sealed record MachineIndex(ImmutableDictionary<string, BootstrapToken> Source, Dictionary<string, ImmutableArray<BootstrapToken>> Index);
+
+    private MachineIndex? _byMachine;
+
+    private Dictionary<string, ImmutableArray<BootstrapToken>> ByMachine()
+    {
+        var tokens = _byId;
+        if (Volatile.Read(ref _byMachine) is { } cached && ReferenceEquals(cached.Source, tokens)) return cached.Index;
+        var index = tokens.Values.GroupBy(t => t.MachineName, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToImmutableArray(), StringComparer.Ordinal);
+        Volatile.Write(ref _byMachine, new MachineIndex(tokens, index));
+        return index;
+    }
 
     /// <summary>The machine's newest unexpired token, or null.</summary>
     public BootstrapToken? FindForMachine(string machineName) => NewestFor(_byId, machineName);
