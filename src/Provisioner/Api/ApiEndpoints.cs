@@ -120,6 +120,7 @@ public static partial class ApiEndpoints
         var phases = views.Where(v => v.Phase is not null).GroupBy(v => v.Phase!).ToDictionary(g => g.Key, g => g.Count());
         foreach (var phase in new[] { MachinePhases.Ready, MachinePhases.Provisioning, MachinePhases.Provisioned })
             metrics.MachinePhases.WithLabels(phase).Set(phases.GetValueOrDefault(phase));
+        metrics.DiscoveredEvicted.IncTo(registry.DiscoveredEvicted);
     }
 
     /// <summary>
@@ -142,7 +143,8 @@ public static partial class ApiEndpoints
                 m.Select.Uuid?.ToString(), m.Select.Serial, m.Select.Hostname, seen?.Last?.At, seen?.History ?? [],
                 persisted.Phase, persisted.JoinedAt, persisted.Deliveries));
         }
-        foreach (var d in registry.All.Where(o => !o.Known))
+        // A discovered machine an operator has since added to the profiles is adopted: it is listed as known only.
+        foreach (var d in registry.All.Where(o => !o.Known && MachineMatcher.Match(profiles, o.LastQuery) is null))
             views.Add(new MachineView(null, false, null, "discovered", d.LastQuery.Mac?.ToString(), d.LastQuery.Uuid?.ToString(),
                 d.LastQuery.Serial, d.LastQuery.Hostname, d.Last?.At, d.History));
         return views;

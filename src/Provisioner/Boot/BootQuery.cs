@@ -33,7 +33,8 @@ public static class BootQuery
         if (uuidText is not null)
         {
             if (!Guid.TryParse(uuidText, out var u)) { error = $"uuid '{uuidText}' is not a UUID"; return false; }
-            uuid = u;
+            // A placeholder is not an identity: as if none was sent.
+            uuid = SmbiosUuid.IsPlaceholder(u) ? null : u;
         }
         var serial = Value(query, "serial");
         var hostname = Value(query, "hostname");
@@ -44,7 +45,7 @@ public static class BootQuery
         }
         if (serial is not null && serial.Any(char.IsControl)) { error = "serial contains control characters"; return false; }
         result = new MachineQuery(mac, uuid, serial, hostname);
-        if (result.IsEmpty) { error = "no machine identity given: pass at least one of mac, uuid, serial or hostname"; return false; }
+        if (result.IsEmpty) { error = "no machine identity given: pass at least one of mac, uuid, serial or hostname (a nil or all-F uuid identifies nothing)"; return false; }
         return true;
     }
 

@@ -6,6 +6,7 @@ namespace Provisioner.Hosting;
 /// <summary>The one shape of every 4xx answer: <c>"&lt;status&gt; &lt;phrase&gt;: &lt;reason&gt;"</c> as plain text.</summary>
 public static class PlainText
 {
+    /// <remarks>Reasons often quote what the client sent: control characters in it are escaped.</remarks>
     public static IResult Problem(int status, string reason) =>
-        Results.Text($"{status} {ReasonPhrases.GetReasonPhrase(status)}: {reason}\n", "text/plain; charset=utf-8", statusCode: status);
+        Results.Text($"{status} {ReasonPhrases.GetReasonPhrase(status)}: {Observability.ControlCharacters.Escape(reason)}\n", "text/plain; charset=utf-8", statusCode: status);
 }

@@ -70,7 +70,8 @@ public sealed class ProvisionerServer : IAsyncDisposable
               // A service that cannot start (a port in use) throws out of StartAsync to the command line, which
               // prints it as one line; the host's own "Hosting failed to start" record would repeat it as a stack trace.
               .MinimumLevel.Override("Microsoft.Extensions.Hosting.Internal.Host", Serilog.Events.LogEventLevel.Fatal)
-              .Enrich.FromLogContext();
+              .Enrich.FromLogContext()
+              .Enrich.With<ControlCharacterEscaper>();
             if (options.LogFormat == LogFormat.Json) lc.WriteTo.Console(new RenderedCompactJsonFormatter());
             else lc.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}");
         });

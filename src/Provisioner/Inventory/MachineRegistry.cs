@@ -37,19 +37,62 @@ public sealed class MachineRegistry(TimeProvider time)
     public const int MaxDiscovered = 4096;
 
     private readonly ConcurrentDictionary<string, MachineObservation> _machines = new(StringComparer.Ordinal);
+    // Discovered keys, least recently seen first: a full table evicts from the front.
+    private readonly object _discoveredGate = new();
+    private readonly LinkedList<string> _discoveredByAge = new();
+    private readonly Dictionary<string, LinkedListNode<string>> _discoveredNodes = new(StringComparer.Ordinal);
+    private long _discoveredEvicted;
 
     public static string KnownKey(string name) => "machine:" + name;
 
-    public void RecordKnown(MachineSpec machine, MachineQuery query, string stage, string? remote, string? detail = null) =>
-        Record(KnownKey(machine.Name), machine.Name, true, query, stage, remote, detail);
+    private static string DiscoveredKey(MachineQuery query) => "discovered:" + query.DiscoveryKey;
 
-    /// <summary>Records an unknown machine; returns false when the discovered table is full.</summary>
-    public bool RecordDiscovered(MachineQuery query, string stage, string? remote)
+    /// <summary>Discovered machines dropped to make room for newer ones since the start.</summary>
+    public long DiscoveredEvicted => Interlocked.Read(ref _discoveredEvicted);
+
+    /// <summary>Records a known machine; it leaves the discovered list (it was adopted into the profiles).</summary>
+    public void RecordKnown(MachineSpec machine, MachineQuery query, string stage, string? remote, string? detail = null)
     {
-        var key = "discovered:" + query.DiscoveryKey;
-        if (!_machines.ContainsKey(key) && _machines.Count(kv => !kv.Value.Known) >= MaxDiscovered) return false;
-        Record(key, null, false, query, stage, remote, null);
-        return true;
+        if (!query.IsEmpty) ForgetDiscovered(DiscoveredKey(query));
+        Record(KnownKey(machine.Name), machine.Name, true, query, stage, remote, detail);
+    }
+
+    /// <summary>
+    /// Records an unknown machine. The table is bounded: when full, the machine seen least recently is dropped
+    /// (and counted), so a flood of made-up MACs costs memory once and never keeps a real machine out.
+    /// </summary>
+    public void RecordDiscovered(MachineQuery query, string stage, string? remote)
+    {
+        var key = DiscoveredKey(query);
+        string? evicted = null;
+        lock (_discoveredGate)
+        {
+            if (_discoveredNodes.TryGetValue(key, out var node)) _discoveredByAge.Remove(node);
+            else if (_discoveredNodes.Count >= MaxDiscovered)
+            {
+                evicted = _discoveredByAge.First!.Value;
+                _discoveredByAge.RemoveFirst();
+                _discoveredNodes.Remove(evicted);
+            }
+            _discoveredNodes[key] = _discoveredByAge.AddLast(key);
+            // Under the same lock, so an evicted key and the recorded one never cross.
+            if (evicted is not null)
+            {
+                _machines.TryRemove(evicted, out _);
+                Interlocked.Increment(ref _discoveredEvicted);
+            }
+            Record(key, null, false, query, stage, remote, null);
+        }
+    }
+
+    private void ForgetDiscovered(string key)
+    {
+        lock (_discoveredGate)
+        {
+            if (!_discoveredNodes.Remove(key, out var node)) return;
+            _discoveredByAge.Remove(node);
+            _machines.TryRemove(key, out _);
+        }
     }
 
     private void Record(string key, string? name, bool known, MachineQuery query, string stage, string? remote, string? detail)

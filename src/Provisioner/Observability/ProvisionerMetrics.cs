@@ -22,6 +22,8 @@ public sealed class ProvisionerMetrics
             new CounterConfiguration { LabelNames = ["result"] });
         MachinePhases = factory.CreateGauge("provisioner_machine_phases", "Known machines by persisted provisioning phase: ready, provisioning (config delivered), provisioned (node registered).",
             new GaugeConfiguration { LabelNames = ["phase"] });
+        DiscoveredEvicted = factory.CreateCounter("provisioner_discovered_evicted_total",
+            "Discovered (unknown) machines dropped from the bounded table to make room for newer ones.");
         TokensReissuedAfterJoin = factory.CreateCounter("provisioner_bootstrap_tokens_reissued_after_join_total",
             "Bootstrap tokens minted for a machine whose node had already joined (its config fetched again after its token was revoked).",
             new CounterConfiguration { LabelNames = ["machine"] });
@@ -33,6 +35,7 @@ public sealed class ProvisionerMetrics
     public Gauge Machines { get; }
     public Counter ProfileReloads { get; }
     public Gauge MachinePhases { get; }
+    public Counter DiscoveredEvicted { get; }
     public Counter TokensReissuedAfterJoin { get; }
 
     public async Task WriteAsync(Stream destination, CancellationToken cancellationToken) =>

@@ -5,8 +5,11 @@ public sealed record MachineQuery(MacAddress? Mac, Guid? Uuid, string? Serial, s
 {
     public bool IsEmpty => Mac is null && Uuid is null && Serial is null && Hostname is null;
 
-    /// <summary>A stable key for a machine we do not know yet: the strongest identity it sent.</summary>
-    public string DiscoveryKey => Uuid is { } u ? $"uuid:{u}" : Mac is { } m ? $"mac:{m}" : Serial is { } s ? $"serial:{s}" : $"hostname:{Hostname}";
+    /// <summary>
+    /// A stable key for a machine we do not know yet: its MAC, which every netbooting NIC has and which is unique on
+    /// a segment, before the UUID, which boards often send as a shared placeholder.
+    /// </summary>
+    public string DiscoveryKey => Mac is { } m ? $"mac:{m}" : Uuid is { } u ? $"uuid:{u}" : Serial is { } s ? $"serial:{s}" : $"hostname:{Hostname}";
 
     public override string ToString() => string.Join(' ', new[]
     {
@@ -18,6 +21,18 @@ public sealed record MachineQuery(MacAddress? Mac, Guid? Uuid, string? Serial, s
 }
 
 public enum SelectorKind { Uuid, Mac, Serial, Hostname }
+
+/// <summary>SMBIOS system UUIDs that identify nothing.</summary>
+public static class SmbiosUuid
+{
+    private static readonly Guid AllOnes = new("ffffffff-ffff-ffff-ffff-ffffffffffff");
+
+    /// <summary>
+    /// The nil UUID and all-ones: what firmware sends when the board has no UUID (QEMU's iPXE without -uuid, many
+    /// boards). Many machines share them, so they never identify or group a machine.
+    /// </summary>
+    public static bool IsPlaceholder(Guid uuid) => uuid == Guid.Empty || uuid == AllOnes;
+}
 
 public sealed record MachineMatch(MachineSpec Machine, SelectorKind MatchedBy);
 

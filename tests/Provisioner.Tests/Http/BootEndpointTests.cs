@@ -47,6 +47,30 @@ public sealed class BootEndpointTests : ServerTest
     }
 
     [Fact]
+    public async Task Unknown_machines_sending_the_nil_uuid_are_listed_apart_by_mac()
+    {
+        foreach (var mac in new[] { "52-54-00-99-00-01", "52-54-00-99-00-02" })
+            (await Client.GetAsync($"/ipxe?mac={mac}&uuid=00000000-0000-0000-0000-000000000000", Ct)).EnsureSuccessStatusCode();
+
+        var discovered = (await Server.MachinesAsync(Ct)).Where(m => !m.GetProperty("known").GetBoolean()).ToList();
+        Assert.Equal(["52:54:00:99:00:01", "52:54:00:99:00:02"], discovered.Select(m => m.GetProperty("mac").GetString()).Order());
+        Assert.All(discovered, m => Assert.False(m.TryGetProperty("uuid", out _), "a placeholder uuid is no identity"));
+    }
+
+    [Fact]
+    public async Task A_reason_that_quotes_the_request_escapes_its_control_characters()
+    {
+        var response = await Client.GetAsync("/ipxe?mac=%0d%0a[22:00:00%20INF]%20forged%1b[2J", Ct);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync(Ct);
+        Assert.DoesNotContain('\r', body);
+        Assert.DoesNotContain('\u001b', body);
+        Assert.Single(body.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("\\u001b[2J", body);
+    }
+
+    [Fact]
     public async Task UnknownMachineIsRecordedAsDiscovered()
     {
         await Client.GetAsync("/ipxe?mac=52-54-00-99-99-98&serial=XYZ", Ct);
