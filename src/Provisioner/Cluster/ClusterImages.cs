@@ -22,23 +22,12 @@ public static partial class ClusterImages
 
     public static readonly ImmutableArray<string> Components = [ApiServer, ControllerManager, Scheduler, Proxy, Etcd, CoreDns, Pause];
 
-    // kubeadm's constants (cmd/kubeadm/app/constants) per Kubernetes minor: etcd, CoreDNS, pause.
-    private static readonly ImmutableDictionary<int, (string Etcd, string CoreDns, string Pause)> ByMinor = new Dictionary<int, (string, string, string)>
-    {
-        [28] = ("3.5.9-0", "v1.10.1", "3.9"),
-        [29] = ("3.5.10-0", "v1.11.1", "3.9"),
-        [30] = ("3.5.12-0", "v1.11.1", "3.9"),
-        [31] = ("3.5.15-0", "v1.11.3", "3.10"),
-        [32] = ("3.5.16-0", "v1.11.3", "3.10"),
-        [33] = ("3.5.21-0", "v1.12.0", "3.10"),
-        [34] = ("3.6.4-0", "v1.12.1", "3.10.1"),
-    }.ToImmutableDictionary();
-
     /// <summary>The image for <paramref name="component"/> (one of <see cref="Components"/>).</summary>
     public static string For(ClusterSpec cluster, string component)
     {
         if (cluster.Images.TryGetValue(component, out var overridden)) return overridden;
-        var defaults = DefaultsFor(cluster.KubernetesVersion);
+        // Versions per minor live in KubernetesReleases; validation has refused any version outside them.
+        var defaults = KubernetesReleases.For(cluster.KubernetesVersion);
         return component switch
         {
             ApiServer or ControllerManager or Scheduler or Proxy => $"registry.k8s.io/{component}:{cluster.KubernetesVersion}",
@@ -53,21 +42,9 @@ public static partial class ClusterImages
     public static ImmutableSortedDictionary<string, string> All(ClusterSpec cluster) =>
         Components.ToImmutableSortedDictionary(c => c, c => For(cluster, c), StringComparer.Ordinal);
 
-    /// <summary>Versions for an unknown (newer or older) minor fall back to the nearest known one.</summary>
-    private static (string Etcd, string CoreDns, string Pause) DefaultsFor(string kubernetesVersion)
-    {
-        var match = MinorVersion().Match(kubernetesVersion);
-        var minor = match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : ByMinor.Keys.Max();
-        var nearest = ByMinor.Keys.OrderBy(k => Math.Abs(k - minor)).ThenByDescending(k => k).First();
-        return ByMinor[nearest];
-    }
-
     /// <summary>Why <paramref name="reference"/> is not a usable image reference, or null when it is.</summary>
     public static string? Problem(string reference) =>
         ImageReference().IsMatch(reference) ? null : $"'{reference}' is not an image reference like registry.example/kube-apiserver:v1.31.2";
-
-    [GeneratedRegex(@"^v1\.(\d+)\.")]
-    private static partial Regex MinorVersion();
 
     // [registry[:port]/]path[:tag][@sha256:digest], lower-case path as the distribution spec requires.
     [GeneratedRegex(@"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")]

@@ -131,7 +131,9 @@ public static class StaticPods
             $"--cluster-signing-cert-file={MachinePaths.PkiFile("ca.crt")}",
             $"--cluster-signing-key-file={MachinePaths.PkiFile("ca.key")}",
             // bootstrapsigner signs cluster-info for token holders; tokencleaner deletes expired token Secrets.
-            "--controllers=*,bootstrapsigner,tokencleaner",
+            // csrapproving is off: Provisioner is the only approver of kubelet CSRs, and the built-in controller would
+            // approve a node-client CSR Provisioner deliberately left pending (anyone bound to the nodeclient roles).
+            "--controllers=*,bootstrapsigner,tokencleaner,-csrapproving",
             $"--kubeconfig={kubeconfig}",
             "--leader-elect=true",
             $"--requestheader-client-ca-file={MachinePaths.PkiFile("front-proxy-ca.crt")}",

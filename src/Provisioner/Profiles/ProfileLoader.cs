@@ -134,6 +134,10 @@ public static partial class ProfileLoader
             var version = r.String("kubernetesVersion", required: true);
             if (version is not null && !KubernetesVersion().IsMatch(version))
                 r.Error(r.Raw("kubernetesVersion")!, r.FieldPath("kubernetesVersion"), $"'{version}' is not a Kubernetes version like v1.31.2");
+            // What the kubelet accepts and which etcd/CoreDNS/pause go with it differ per minor: refuse one Provisioner
+            // has no record of rather than render another minor's settings (issue 11).
+            else if (version is not null && Provisioner.Cluster.KubernetesReleases.Problem(version) is { } unsupported)
+                r.Error(r.Raw("kubernetesVersion")!, r.FieldPath("kubernetesVersion"), unsupported);
             var podCidr = r.Parsed<IPNetwork>("podCidr", TryParseCidr, "a CIDR like 10.244.0.0/16", required: true);
             var serviceCidr = r.Parsed<IPNetwork>("serviceCidr", TryParseCidr, "a CIDR like 10.96.0.0/12", required: true);
             var clusterDns = r.ParsedRef<IPAddress>("clusterDns", IPAddress.TryParse, "an IP address");

@@ -45,6 +45,9 @@ public static class TemplateValues
                 ["control_plane_machines"] = topology.ControlPlane.Select(m => m.Name).ToArray(),
                 ["etcd_servers"] = topology.EtcdServers,
                 ["images"] = ClusterImages.All(cluster).ToDictionary(i => i.Key.Replace('-', '_'), i => (object)i.Value, StringComparer.Ordinal),
+                // From v1.27 the container runtime goes in the KubeletConfiguration; an older kubelet refuses that field
+                // (strict decoding) and needs --container-runtime-endpoint instead.
+                ["kubelet_config_has_runtime_endpoint"] = KubernetesReleases.For(cluster.KubernetesVersion).KubeletConfigHasContainerRuntimeEndpoint,
             },
             ["role"] = new Dictionary<string, object>(StringComparer.Ordinal)
             {

@@ -28,6 +28,31 @@ public sealed class ImageOverrideTests : IDisposable
         Assert.Equal("registry.k8s.io/pause:3.10", images["pause"]);
     }
 
+    /// <summary>kubeadm's etcd, CoreDNS and pause for each supported minor (cmd/kubeadm/app/constants of that release).</summary>
+    [Theory]
+    [InlineData("v1.24.17", "3.5.6-0", "v1.8.6", "3.7")]
+    [InlineData("v1.25.16", "3.5.6-0", "v1.9.3", "3.8")]
+    [InlineData("v1.26.15", "3.5.6-0", "v1.9.3", "3.9")]
+    [InlineData("v1.27.16", "3.5.7-0", "v1.10.1", "3.9")]
+    [InlineData("v1.28.15", "3.5.9-0", "v1.10.1", "3.9")]
+    [InlineData("v1.29.10", "3.5.10-0", "v1.11.1", "3.9")]
+    [InlineData("v1.30.6", "3.5.12-0", "v1.11.1", "3.9")]
+    [InlineData("v1.31.2", "3.5.15-0", "v1.11.3", "3.10")]
+    [InlineData("v1.32.0", "3.5.16-0", "v1.11.3", "3.10")]
+    [InlineData("v1.33.1", "3.5.21-0", "v1.12.0", "3.10")]
+    [InlineData("v1.34.0", "3.6.4-0", "v1.12.1", "3.10.1")]
+    public void Each_supported_minor_gets_the_etcd_coredns_and_pause_kubeadm_of_that_minor_deploys(string version, string etcd, string coreDns, string pause)
+    {
+        _tree.Edit("cluster.yaml", "kubernetesVersion: v1.31.2", $"kubernetesVersion: {version}");
+
+        var images = ClusterImages.All(ProfileLoader.Load(_tree.Sources).Cluster);
+
+        Assert.Equal($"registry.k8s.io/etcd:{etcd}", images["etcd"]);
+        Assert.Equal($"registry.k8s.io/coredns/coredns:{coreDns}", images["coredns"]);
+        Assert.Equal($"registry.k8s.io/pause:{pause}", images["pause"]);
+        Assert.Equal($"registry.k8s.io/kube-apiserver:{version}", images["kube-apiserver"]);
+    }
+
     [Fact]
     public void An_unknown_component_is_an_error_naming_the_known_ones()
     {

@@ -42,13 +42,15 @@ public sealed class KubeletTests : IAsyncLifetime
     }
 
     [Fact]
-    public void Worker_kubelet_joins_with_its_bootstrap_kubeconfig_and_rotates_certificates()
+    public void Worker_kubelet_joins_with_its_bootstrap_kubeconfig_and_rotates_certificates_by_its_config()
     {
         var flags = ExecStartFlags("worker-0");
         Assert.Contains("--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.kubeconfig", flags);
         Assert.Contains("--kubeconfig=/etc/kubernetes/kubelet.kubeconfig", flags);
         Assert.Contains("--config=/etc/kubernetes/kubelet-config.yaml", flags);
-        Assert.Contains("--rotate-certificates", flags);
+        // The deprecated flag is gone; rotateCertificates: true in the KubeletConfiguration does it.
+        Assert.DoesNotContain("--rotate-certificates", flags);
+        Assert.Equal("true", Scalar(KubeletConfig("worker-0"), "rotateCertificates"));
         Assert.Contains("--hostname-override=worker-0", flags);
         // DHCP: no address known in advance. node-role.* labels are refused by the kubelet, so only the zone is self-set.
         Assert.DoesNotContain(flags, f => f.StartsWith("--node-ip", StringComparison.Ordinal));

@@ -74,6 +74,18 @@ public sealed class KubernetesYamlTests : IAsyncLifetime
         Assert.Equal("/etc/kubernetes/pki/sa.key", Flag(pod, "service-account-private-key-file"));
     }
 
+    /// <summary>
+    /// Provisioner is the only approver of kubelet CSRs: the controller-manager's csrapproving controller would approve
+    /// what Provisioner leaves pending (issue 11), so every controller-manager runs with it off.
+    /// </summary>
+    [Theory]
+    [InlineData("bootstrap-manifests/kube-controller-manager.yaml")]
+    [InlineData("control-plane/cp-0/kube-controller-manager.yaml")]
+    public void Controller_manager_runs_without_the_csr_approving_controller(string file)
+    {
+        Assert.Equal("*,bootstrapsigner,tokencleaner,-csrapproving", Flag(Pod(file), "controllers"));
+    }
+
     [Fact]
     public void Control_plane_etcd_uses_its_own_certificates_and_names_every_member()
     {
