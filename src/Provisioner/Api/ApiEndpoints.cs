@@ -55,7 +55,7 @@ public static partial class ApiEndpoints
         });
 
         app.MapGet("/api/v1/machines", (CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
-            Results.Json(new { machines = MachineViews(catalog.Current.Profiles, registry, machineState) }, Json));
+            Results.Json(new { machines = MachineViews(catalog.Current.Profiles, registry, machineState) }, Json)).RequireOperator();
 
         app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry) =>
         {

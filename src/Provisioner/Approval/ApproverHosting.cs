@@ -23,7 +23,7 @@ public static class ApproverHosting
     /// <summary><c>GET /api/v1/approver</c>: state (disabled, waiting-for-api, standby, leader), leader, last decisions with reasons.</summary>
     public static IEndpointRouteBuilder MapApproverEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/approver", (ApproverStatus status) => Results.Json(status.View(), ApiEndpoints.Json));
+        app.MapGet("/api/v1/approver", (ApproverStatus status) => Results.Json(status.View(), ApiEndpoints.Json)).RequireOperator();
         return app;
     }
 }

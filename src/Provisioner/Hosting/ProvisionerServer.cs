@@ -98,6 +98,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
             sp.GetRequiredService<ILogger<CatalogStore>>(), options.ReloadDebounce));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
         builder.Services.AddMachineState(Path.GetFullPath(options.ResolvedClusterDirectory));
+        builder.Services.AddOperatorCredential(Path.GetFullPath(options.ResolvedClusterDirectory));
         builder.Services.AddClusterAssets();
         builder.Services.AddApprover(options);
         builder.Services.AddReleaseMirror(options);
