@@ -12,6 +12,8 @@ public static class ReleaseCommands
     {
         var store = StoreOption();
         var profiles = new Option<string?>("--profiles") { Description = "Directory of profiles; the store defaults to release-store/ beside it. Default: ./profiles, or PROVISIONER_PROFILES, or provisioner.yaml.", HelpName = "DIR" };
+        // The commands that load the profiles check their roles' templates, so they take --templates like validate.
+        var templates = new Option<string?>("--templates") { Description = "Directory of Ignition templates. Default: ignition-templates beside the profiles directory, else the templates shipped with provisioner. Or PROVISIONER_TEMPLATES, or provisioner.yaml.", HelpName = "DIR" };
 
         var source = new Argument<string>("oci-layout") { Description = "An OCI image layout directory (index.json, blobs/) or a tar archive of one." };
         var reference = new Argument<string>("name:tag") { Description = "Where the registry serves it, e.g. k8s/kube-apiserver:v1.31.2." };
@@ -47,10 +49,10 @@ public static class ReleaseCommands
         var concurrency = new Option<int>("--concurrency") { Description = "Artifacts downloaded at once.", HelpName = "N", DefaultValueFactory = _ => 3 };
         var syncArch = new Option<string[]>("--arch") { Description = "Only these architectures; repeatable. Default: all in the release.", HelpName = "ARCH", Arity = ArgumentArity.ZeroOrMore };
         var sync = new Command("sync", "Download every missing boot artifact of the profiles' release into the store, verifying sha256 while streaming; resumes interrupted downloads.")
-            { store, profiles, from, concurrency, syncArch };
+            { store, profiles, templates, from, concurrency, syncArch };
         sync.SetAction((r, ct) => Run(stderr, async () =>
         {
-            var release = LoadRelease(Resolve(r, store, profiles, env));
+            var release = LoadRelease(Resolve(r, store, profiles, env, templates));
             var archs = r.GetValue(syncArch) ?? [];
             var artifacts = release.Artifacts.Where(a => archs.Length == 0 || archs.Contains(a.Architecture)).ToList();
             if (r.GetValue(concurrency) < 1) throw new ReleaseException("--concurrency must be at least 1");
@@ -79,10 +81,10 @@ public static class ReleaseCommands
 
         var imagesDir = new Argument<string>("dir") { Description = "A directory with one OCI layout per component: <component>/ (a layout directory) or <component>.tar." };
         var importImages = new Command("import-images", "Import every image of the profiles' release from a directory of OCI layouts (air-gapped), checking each against the digest the release pins; served under registry/repository:tag.")
-            { imagesDir, store, profiles };
+            { imagesDir, store, profiles, templates };
         importImages.SetAction((r, ct) => Run(stderr, async () =>
         {
-            var options = Resolve(r, store, profiles, env);
+            var options = Resolve(r, store, profiles, env, templates);
             var release = LoadRelease(options);
             var content = new ContentStore(ReleaseStoreLocation.Resolve(options.StoreDirectory, options.ProfilesDirectory));
             var importer = new OciLayoutImporter(new ImageRepositories(content));
@@ -154,8 +156,9 @@ public static class ReleaseCommands
         new("--store") { Description = "The release store (content-addressed). Default: PROVISIONER_STORE, store in provisioner.yaml, else release-store/ beside the profiles directory.", HelpName = "DIR" };
 
     /// <summary>Profiles and store as <c>serve</c> resolves them: flags &gt; PROVISIONER_* &gt; provisioner.yaml &gt; defaults.</summary>
-    private static Hosting.ServerOptions Resolve(ParseResult r, Option<string?> store, Option<string?> profiles, Func<string, string?> env) =>
-        Settings.Resolve(new SettingsLayer(Profiles: r.GetValue(profiles), Store: r.GetValue(store)),
+    private static Hosting.ServerOptions Resolve(ParseResult r, Option<string?> store, Option<string?> profiles, Func<string, string?> env,
+        Option<string?>? templates = null) =>
+        Settings.Resolve(new SettingsLayer(Profiles: r.GetValue(profiles), Store: r.GetValue(store), Templates: templates is null ? null : r.GetValue(templates)),
             Settings.FromEnvironment(env), Settings.FromFile(Settings.DefaultConfigFile, explicitlyGiven: false));
 
     private static ContentStore OpenStore(ParseResult r, Option<string?> store, Option<string?> profiles, Func<string, string?> env)
