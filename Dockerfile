@@ -5,6 +5,8 @@ COPY Directory.Build.props Provisioner.sln ./
 COPY src/Provisioner/Provisioner.csproj src/Provisioner/
 RUN dotnet restore src/Provisioner/Provisioner.csproj
 COPY src/ src/
+# The csproj ships the example templates beside the program (the fallback when none are beside the profiles).
+COPY ignition-templates/ ignition-templates/
 RUN dotnet publish src/Provisioner/Provisioner.csproj -c Release -o /app --no-restore
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0

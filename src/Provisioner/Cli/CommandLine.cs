@@ -16,61 +16,57 @@ public static class CommandLine
 {
     public static RootCommand Build(TextWriter stdout, TextWriter stderr, Func<string, string?> env)
     {
-        var profiles = new Option<string?>("--profiles") { Description = "Directory of machine profiles (*.yaml). Default: ./profiles, or PROVISIONER_PROFILES.", HelpName = "DIR" };
-        var templates = new Option<string?>("--templates") { Description = "Directory of Ignition templates. Default: ignition-templates beside the profiles directory.", HelpName = "DIR" };
-        var assets = new Option<string?>("--assets") { Description = "Directory served at /assets (kernels, initrds, images). Default: ./assets.", HelpName = "DIR" };
-        var store = ReleaseCommands.StoreOption();
-        var clusterDir = new Option<string?>("--cluster-dir") { Description = "Directory of the rendered cluster (auth/, tls/, manifests/, bootstrap tokens). Default: cluster beside the profiles directory.", HelpName = "DIR" };
-        var listen = new Option<string[]>("--listen") { Description = "Address to listen on, ADDR:PORT; repeatable. Default: 127.0.0.1:8080 plus the profiles' provisionerUrl address.", HelpName = "ADDR:PORT", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.ZeroOrMore };
-        var logFormat = new Option<string?>("--log-format") { Description = "Log output: 'text' for people (default) or 'json' for machines.", HelpName = "text|json" };
-        var config = new Option<string?>("--config") { Description = $"Settings file. Default: ./{Settings.DefaultConfigFile} when present. Flags win over PROVISIONER_* variables, which win over the file.", HelpName = "FILE" };
-        var baseUrl = new Option<string?>("--base-url") { Description = "Base URL to write into the output when the profiles set no provisionerUrl.", HelpName = "URL" };
-        var kubeconfig = new Option<string?>("--kubeconfig") { Description = "Kubeconfig of the kubelet CSR approver. Default: <cluster-dir>/auth/provisioner-approver.kubeconfig when it exists, else the approver is off.", HelpName = "FILE" };
-        var noApprover = new Option<bool>("--no-approver") { Description = "Do not approve kubelet CSRs." };
-        var denyForged = new Option<bool>("--deny-forged") { Description = "Deny clearly forged CSRs (bad signature, CA use, another machine's token) instead of leaving them pending." };
-        var pxe = new Provisioner.Pxe.PxeCommandLineOptions();
+        // Every setting's flag comes from the one table (SettingsTable), shared by the commands that take it.
+        var flags = new SettingsFlags();
         var machine = new Argument<string>("machine") { Description = "Machine name as written in the profiles." };
 
-        ServerOptions Options(ParseResult r)
+        ResolvedSettings Resolve(ParseResult r) =>
+            Settings.Resolve(SettingsSources.Build(flags.Read(r), env, r.GetValue(flags.Config)));
+        ServerOptions Options(ParseResult r) => Resolve(r).Server;
+
+        Command WithSettings(Command command, SettingCommands which)
         {
-            var configPath = r.GetValue(config);
-            var flags = new SettingsLayer(r.GetValue(profiles), r.GetValue(templates),
-                r.GetValue(assets), r.GetValue(listen), r.GetValue(logFormat), r.GetValue(clusterDir), r.GetValue(kubeconfig), r.GetValue(store), pxe.Read(r));
-            return Settings.Resolve(flags, Settings.FromEnvironment(env), Settings.FromFile(configPath ?? Settings.DefaultConfigFile, configPath is not null));
+            foreach (var option in flags.For(which)) command.Options.Add(option);
+            return command;
         }
 
-        var serve = new Command("serve", "Serve iPXE scripts, Ignition configs and assets to machines that network-boot.")
-            { profiles, templates, assets, clusterDir, listen, logFormat, config, store, kubeconfig, noApprover, denyForged };
-        foreach (var option in pxe.All) serve.Options.Add(option);
+        var serve = WithSettings(new Command("serve", "Serve iPXE scripts, Ignition configs and assets to machines that network-boot."), SettingCommands.Serve);
         serve.SetAction((r, ct) => Run(stderr, async () =>
         {
-            var options = Approval.ApproverCommandLine.Apply(Options(r), !r.GetValue(noApprover), r.GetValue(denyForged));
+            var settings = Resolve(r);
+            var options = Approval.ApproverCommandLine.Apply(settings.Server, settings.ApproverEnabled, settings.DenyForged);
             await using var server = ProvisionerServer.Build(options);
             await server.RunAsync(ct);
             return 0;
         }));
 
-        var validate = new Command("validate", "Check the profiles and templates and print every problem with file, line, column and field. Exit code 1 when invalid.")
-            { profiles, templates, config };
+        var validate = WithSettings(new Command("validate", "Check the profiles and templates and print every problem with file, line, column and field. Exit code 1 when invalid."),
+            SettingCommands.Validate);
         validate.SetAction((r, ct) => Run(stderr, () =>
         {
             var options = Options(r);
+            // Which templates were checked, and why those: a copied profiles directory silently using other
+            // templates than the operator edited would be worse than an error.
+            var templatesLine = $"templates: {Path.GetFullPath(options.TemplatesDirectory)} ({options.TemplatesOrigin})";
             var (snapshot, problems) = CatalogLoader.TryLoad(ProvisionerServer.Sources(options), NewRenderer(), TimeProvider.System);
             if (snapshot is null)
             {
+                stderr.WriteLine(templatesLine);
                 foreach (var p in problems) stderr.WriteLine(p);
                 stderr.WriteLine($"{problems.Count} problem(s) found.");
                 return Task.FromResult(1);
             }
+            stdout.WriteLine(templatesLine);
             stdout.WriteLine($"ok: cluster {snapshot.Profiles.Cluster.Name}, {snapshot.Profiles.Roles.Count} roles, {snapshot.Profiles.Machines.Length} machines, {snapshot.Templates.Templates.Count} templates");
             return Task.FromResult(0);
         }));
 
-        var ipxe = new Command("ipxe", "Print the iPXE script a machine would get.") { machine, profiles, templates, config, baseUrl, store };
+        var ipxe = WithSettings(new Command("ipxe", "Print the iPXE script a machine would get.") { machine }, SettingCommands.Ipxe);
         ipxe.SetAction((r, ct) => Run(stderr, () =>
         {
-            var options = Options(r);
-            return WithMachine(r, options, machine, baseUrl, stderr, (snapshot, m, url) =>
+            var settings = Resolve(r);
+            var options = settings.Server;
+            return WithMachine(r, settings, machine, stderr, (snapshot, m, url) =>
             {
                 // The one identity the machine's firmware would most likely send: its first MAC, else the others.
                 var s = m.Select;
@@ -83,8 +79,8 @@ public static class CommandLine
             });
         }));
 
-        var ignition = new Command("ignition", "Print the Ignition config a machine would get (JSON).") { machine, profiles, templates, config, baseUrl };
-        ignition.SetAction((r, ct) => Run(stderr, () => WithMachine(r, Options(r), machine, baseUrl, stderr, (snapshot, m, url) =>
+        var ignition = WithSettings(new Command("ignition", "Print the Ignition config a machine would get (JSON).") { machine }, SettingCommands.Ignition);
+        ignition.SetAction((r, ct) => Run(stderr, () => WithMachine(r, Resolve(r), machine, stderr, (snapshot, m, url) =>
         {
             var config = NewRenderer().Render(snapshot.Templates, snapshot.Profiles, m, url);
             using var doc = JsonDocument.Parse(IgnitionJson.Serialize(config));
@@ -95,7 +91,7 @@ public static class CommandLine
                                "It serves iPXE scripts, per-role Ignition configs and boot assets from machine profiles.")
         {
             serve, validate, ipxe, ignition, ReleaseCommands.Build(stdout, stderr, env),
-            RenderCommand.Build(stdout, Options, profiles, templates, config, Run, stderr),
+            WithSettings(RenderCommand.Build(stdout, Options, Run, stderr), SettingCommands.Render),
         };
     }
 
@@ -105,10 +101,10 @@ public static class CommandLine
 
     private static IgnitionRenderer NewRenderer() => new(new TextTemplates());
 
-    private static Task<int> WithMachine(ParseResult r, ServerOptions options, Argument<string> machineArg, Option<string?> baseUrlOption,
+    private static Task<int> WithMachine(ParseResult r, ResolvedSettings settings, Argument<string> machineArg,
         TextWriter stderr, Action<CatalogSnapshot, MachineSpec, Uri> print)
     {
-        var snapshot = ProvisionerServer.LoadCatalog(options, NewRenderer());
+        var snapshot = ProvisionerServer.LoadCatalog(settings.Server, NewRenderer());
         var name = r.GetValue(machineArg)!;
         var machine = snapshot.Profiles.FindMachine(name);
         if (machine is null)
@@ -116,15 +112,7 @@ public static class CommandLine
             stderr.WriteLine($"no machine named '{name}' (machines: {string.Join(", ", snapshot.Profiles.Machines.Select(m => m.Name))})");
             return Task.FromResult(1);
         }
-        var urlText = r.GetValue(baseUrlOption);
-        Uri url;
-        if (urlText is not null)
-        {
-            if (!Uri.TryCreate(urlText, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
-                throw new SettingsException($"--base-url: '{urlText}' is not an http(s) URL");
-            url = parsed;
-        }
-        else url = snapshot.Profiles.Cluster.ProvisionerUrl ?? new Uri("http://127.0.0.1:8080/");
+        var url = settings.BaseUrl ?? snapshot.Profiles.Cluster.ProvisionerUrl ?? new Uri("http://127.0.0.1:8080/");
         print(snapshot, machine, url);
         return Task.FromResult(0);
     }
@@ -145,7 +133,8 @@ public static class CommandLine
         catch (Exception e) when (e is SettingsException or DirectoryNotFoundException or IOException
                                    or Provisioner.Cluster.ClusterRenderException or Provisioner.Pki.PkiException or Rendering.TemplateException)
         {
-            await stderr.WriteLineAsync("error: " + e.Message);
+            // A settings failure may list several bad values, one per line: each gets its own "error:".
+            foreach (var line in e.Message.Split('\n')) await stderr.WriteLineAsync("error: " + line);
             return 1;
         }
     }

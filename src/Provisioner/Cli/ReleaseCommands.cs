@@ -14,7 +14,7 @@ public static class ReleaseCommands
         var profiles = new Option<string?>("--profiles") { Description = "Directory of profiles; the store defaults to release-store/ beside it. Default: ./profiles, or PROVISIONER_PROFILES, or provisioner.yaml.", HelpName = "DIR" };
         // The profiles name their roles' templates and only load when those are found, so every command that reads
         // the profiles takes --templates as serve, validate and render do.
-        var templates = new Option<string?>("--templates") { Description = "Directory of Ignition templates the profiles' roles name. Default: ignition-templates beside the profiles directory, or PROVISIONER_TEMPLATES, or provisioner.yaml.", HelpName = "DIR" };
+        var templates = new Option<string?>("--templates") { Description = "Directory of Ignition templates the profiles' roles name. Default: ignition-templates beside the profiles directory, else the templates shipped with provisioner. Or PROVISIONER_TEMPLATES, or provisioner.yaml.", HelpName = "DIR" };
 
         var source = new Argument<string>("oci-layout") { Description = "An OCI image layout directory (index.json, blobs/) or a tar archive of one." };
         var reference = new Argument<string>("name:tag") { Description = "Where the registry serves it, e.g. k8s/kube-apiserver:v1.31.2." };

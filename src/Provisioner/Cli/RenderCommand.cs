@@ -12,12 +12,13 @@ namespace Provisioner.Cli;
 /// </summary>
 public static class RenderCommand
 {
-    public static Command Build(TextWriter stdout, Func<ParseResult, ServerOptions> resolve, Option<string?> profiles, Option<string?> templates,
-        Option<string?> config, Func<TextWriter, Func<Task<int>>, Task<int>> run, TextWriter stderr)
+    /// <summary>The settings' flags (--profiles, --templates, --cluster-dir, --config) are added by the caller from the settings table.</summary>
+    public static Command Build(TextWriter stdout, Func<ParseResult, ServerOptions> resolve,
+        Func<TextWriter, Func<Task<int>>, Task<int>> run, TextWriter stderr)
     {
         var output = new Option<string?>("--out") { Description = "Cluster directory to write. Default: the --cluster-dir setting (cluster beside the profiles).", HelpName = "DIR" };
         var command = new Command("render", "Render the cluster directory: PKI, kubeconfigs, static pods, manifests and every machine's Ignition. Existing keys and CAs are kept; unchanged files are not rewritten.")
-            { profiles, templates, output, config };
+            { output };
         command.SetAction((r, ct) => run(stderr, async () =>
         {
             var options = resolve(r);

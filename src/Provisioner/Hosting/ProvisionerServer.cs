@@ -117,6 +117,9 @@ public sealed class ProvisionerServer : IAsyncDisposable
             (context, path) => BootAssetTracking.Record(context, path, catalog, registry));
         app.MapReleaseMirror();
         app.MapPxe();
+        // Said once at start: with the shipped fallback, edits to some other ignition-templates/ would not show.
+        app.Logger.LogInformation("Ignition templates from {TemplatesDirectory} ({TemplatesOrigin})",
+            Path.GetFullPath(options.TemplatesDirectory), options.TemplatesOrigin ?? "given");
         if (listenWarning is not null) app.Logger.LogWarning("{Warning}", listenWarning);
         return new ProvisionerServer(app);
     }

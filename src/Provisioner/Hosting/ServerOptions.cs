@@ -10,6 +10,8 @@ public sealed record ServerOptions
 {
     public required string ProfilesDirectory { get; init; }
     public required string TemplatesDirectory { get; init; }
+    /// <summary>Why <see cref="TemplatesDirectory"/> is the one used (a flag, a variable, beside the profiles, shipped), for the logs.</summary>
+    public string? TemplatesOrigin { get; init; }
     public required string AssetsDirectory { get; init; }
     /// <summary>
     /// The rendered cluster (auth/, tls/, manifests/, bootstrap tokens); null means <c>cluster/</c> beside the

@@ -278,7 +278,11 @@ public static partial class ProfileLoader
                 serial = s.String("serial");
                 hostname = s.String("hostname");
                 s.RejectUnknownKeys();
-                if (macs.Count == 0 && uuid is null && serial is null && hostname is null)
+                // Only when no selector was written at all: a written but malformed one (a bad MAC) already has
+                // its own error, and "at least one selector is needed" beside it would send the operator looking
+                // for a missing key that is right there.
+                var written = new[] { "mac", "uuid", "serial", "hostname" }.Any(k => s.Raw(k) is { } v && !YamlNodeReader.IsNull(v) && v is not YamlSequenceNode { Children.Count: 0 });
+                if (!written)
                     s.Error("at least one selector is needed: mac, uuid, serial or hostname");
             }
 

@@ -55,6 +55,32 @@ public sealed class ProfileLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_bad_mac_that_is_the_only_selector_is_the_only_problem()
+    {
+        // bootstrap-0 selects by MAC alone: the bad MAC must not also yield "at least one selector is needed".
+        _tree.Edit("machines.yaml", "mac: 52:54:00:00:10:01", "mac: 52:54:00:00:10:0g");
+        var problem = Assert.Single(Problems());
+        Assert.Equal("machines[0].select.mac", problem.Field);
+        Assert.Equal(LineOf("machines.yaml", "52:54:00:00:10:0g"), problem.Line);
+        Assert.Equal(12, problem.Column);
+        Assert.Matches(@"machines\.yaml:\d+:12: machines\[0\]\.select\.mac: '52:54:00:00:10:0g' is not a MAC address", problem.ToString());
+    }
+
+    [Fact]
+    public void A_bad_uuid_that_is_the_only_selector_is_the_only_problem()
+    {
+        _tree.Edit("machines.yaml", "mac: 52:54:00:00:10:01", "uuid: not-a-uuid");
+        Assert.Equal("machines[0].select.uuid", Assert.Single(Problems()).Field);
+    }
+
+    [Fact]
+    public void No_selector_at_all_is_still_reported()
+    {
+        _tree.Edit("machines.yaml", "mac: 52:54:00:00:10:01", "mac: []");
+        Assert.Contains("at least one selector is needed", Single(Problems(), "machines[0].select").Message);
+    }
+
+    [Fact]
     public void MalformedCidrIsReported()
     {
         _tree.Edit("cluster.yaml", "podCidr: 10.244.0.0/16", "podCidr: 10.244.0.0/33");
