@@ -274,7 +274,9 @@ public static partial class ProfileLoader
                     if (MacAddress.TryParse(text, out var mac)) macs.Add(mac);
                     else s.Error(node, s.FieldPath("mac"), $"'{text}' is not a MAC address like 52:54:00:12:34:56");
                 }
-                uuid = s.Parsed<Guid>("uuid", Guid.TryParse, "an SMBIOS UUID like 4c4c4544-0042-3510-8052-b4c04f564433");
+                // The nil and all-F UUIDs are what boards without one send: many machines share them.
+                uuid = s.Parsed<Guid>("uuid", (string text, out Guid u) => Guid.TryParse(text, out u) && !SmbiosUuid.IsPlaceholder(u),
+                    "an SMBIOS UUID like 4c4c4544-0042-3510-8052-b4c04f564433 (the nil and all-F UUIDs are placeholders many boards share)");
                 serial = s.String("serial");
                 hostname = s.String("hostname");
                 s.RejectUnknownKeys();

@@ -73,6 +73,17 @@ public sealed class ProfileLoaderTests : IDisposable
         Assert.Equal("machines[0].select.uuid", Assert.Single(Problems()).Field);
     }
 
+    [Theory]
+    [InlineData("00000000-0000-0000-0000-000000000000")]
+    [InlineData("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")]
+    public void A_placeholder_uuid_is_refused_as_a_selector(string uuid)
+    {
+        _tree.Edit("machines.yaml", "mac: 52:54:00:00:10:01", $"uuid: {uuid}");
+        var problem = Assert.Single(Problems());
+        Assert.Equal("machines[0].select.uuid", problem.Field);
+        Assert.Contains("placeholders", problem.Message);
+    }
+
     [Fact]
     public void No_selector_at_all_is_still_reported()
     {
