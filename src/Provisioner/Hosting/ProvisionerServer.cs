@@ -21,6 +21,7 @@ using Provisioner.Profiles;
 using Provisioner.Release;
 using Provisioner.Pxe;
 using Provisioner.Rendering;
+using Provisioner.WebConsole;
 using Serilog;
 using Serilog.Formatting.Compact;
 
@@ -102,6 +103,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddApprover(options);
         builder.Services.AddReleaseMirror(options);
         builder.Services.AddPxe(options.Pxe);
+        builder.Services.AddConsole(options.Console);
 
         var app = builder.Build();
         app.UseMiddleware<RequestTelemetry>();
@@ -116,6 +118,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
             (context, path) => BootAssetTracking.Record(context, path, catalog, registry));
         app.MapReleaseMirror();
         app.MapPxe();
+        app.MapConsole();
         if (listenWarning is not null) app.Logger.LogWarning("{Warning}", listenWarning);
         return new ProvisionerServer(app);
     }
