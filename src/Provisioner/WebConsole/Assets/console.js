@@ -54,7 +54,9 @@
       class: `step${s.detail === 'failed' ? ' failed' : ''}${s.stage === 'provisioned' ? ' provisioned' : ''}`,
       'data-stage': s.stage, title: s.detail || null,
     }, s.stage, el('time', { datetime: s.at }, clock(s.at))));
-    for (const stage of expected) if (!reached.has(stage)) steps.push(el('span', { class: 'step todo', 'data-stage': stage }, stage));
+    // Stages still to come; one the machine skipped (a kernel fetched from elsewhere) is not "to come".
+    const furthest = Math.max(-1, ...expected.map((s, i) => (reached.has(s) ? i : -1)));
+    expected.slice(furthest + 1).forEach((stage) => steps.push(el('span', { class: 'step todo', 'data-stage': stage }, stage)));
     const out = [];
     steps.forEach((s, i) => { if (i > 0) out.push(el('span', { class: 'arrow' }, '→')); out.push(s); });
     return el('div', { class: 'timeline' }, out);
