@@ -89,6 +89,8 @@ internal static partial class StatusCommands
         string? lastError = null;
         var feed = client.WatchAsync(s => latest.Writer.WriteAsync(s, ct).AsTask(), e => lastError = e, ct);
         ConsoleSnapshot? shown = null;
+        string? shownText, printedText = null;
+        static string Content(ConsoleSnapshot s) => System.Text.Json.JsonSerializer.Serialize(s with { GeneratedAt = default }, Board.Json);
         try
         {
             while (!ct.IsCancellationRequested)
@@ -111,8 +113,10 @@ internal static partial class StatusCommands
                                 $"\nwatching {client.Server} · {(lastError is null ? "live" : "reconnecting: " + lastError)} · {now.ToLocalTime():HH:mm:ss} · Ctrl-C to stop\n";
                     await stdout.WriteAsync(frame);
                 }
-                else if (next is not null)
+                else if (next is not null && (shownText = Content(next)) != printedText)
                 {
+                    // A reconnect (or the feed's first change check) may repeat the board: a log gets each board once.
+                    printedText = shownText;
                     await stdout.WriteAsync($"--- {now.ToLocalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture)}\n" + BoardText.Render(next, now, false));
                 }
                 await stdout.FlushAsync(ct);
