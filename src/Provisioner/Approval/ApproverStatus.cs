@@ -31,6 +31,9 @@ public sealed class ApproverStatus(ApproverOptions options)
     private int _pending;
     private int _nodes;
 
+    /// <summary>Raised after any change, outside the lock; subscribers only flag work (the console's change feed).</summary>
+    public event Action? Changed;
+
     public string State { get { lock (_gate) return _state; } }
 
     public string? Detail { get { lock (_gate) return _detail; } }
@@ -38,9 +41,10 @@ public sealed class ApproverStatus(ApproverOptions options)
     public void Set(string state, string? detail)
     {
         lock (_gate) (_state, _detail) = (state, detail);
+        Changed?.Invoke();
     }
 
-    public void SetLeader(string? leader) { lock (_gate) _leader = leader; }
+    public void SetLeader(string? leader) { lock (_gate) _leader = leader; Changed?.Invoke(); }
 
     /// <summary>This replica leads; <paramref name="problem"/>, when given, says what keeps it from deciding.</summary>
     public void SetLeading(string? problem = null)
@@ -51,10 +55,10 @@ public sealed class ApproverStatus(ApproverOptions options)
 
     public void SetKubeconfig(string path) { lock (_gate) _kubeconfig = path; }
 
-    public void SetPending(int pending) { lock (_gate) _pending = pending; }
+    public void SetPending(int pending) { lock (_gate) _pending = pending; Changed?.Invoke(); }
 
     /// <summary>How many Nodes the leader's watch knows (a first join is approved only for a node it does not).</summary>
-    public void SetNodes(int nodes) { lock (_gate) _nodes = nodes; }
+    public void SetNodes(int nodes) { lock (_gate) _nodes = nodes; Changed?.Invoke(); }
 
     public void Record(DecisionRecord decision)
     {
@@ -63,6 +67,7 @@ public sealed class ApproverStatus(ApproverOptions options)
             _recent.AddFirst(decision);
             while (_recent.Count > options.RecentDecisions) _recent.RemoveLast();
         }
+        Changed?.Invoke();
     }
 
     /// <summary>Newest first.</summary>

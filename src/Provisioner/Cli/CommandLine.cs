@@ -87,12 +87,14 @@ public static class CommandLine
             stdout.WriteLine(JsonSerializer.Serialize(doc.RootElement, new JsonSerializerOptions { WriteIndented = true }));
         })));
 
-        return new RootCommand("Provisioner: network-boots bare-metal machines into a Kubernetes cluster. " +
-                               "It serves iPXE scripts, per-role Ignition configs and boot assets from machine profiles.")
+        var root = new RootCommand("Provisioner: network-boots bare-metal machines into a Kubernetes cluster. " +
+                                   "It serves iPXE scripts, per-role Ignition configs and boot assets from machine profiles.")
         {
             serve, validate, ipxe, ignition, ReleaseCommands.Build(stdout, stderr, env),
             WithSettings(RenderCommand.Build(stdout, Options, Run, stderr), SettingCommands.Render),
         };
+        foreach (var command in StatusCommands.Build(stdout, stderr, env)) root.Subcommands.Add(command);
+        return root;
     }
 
     /// <summary>Parses and runs a command line, writing help and errors to the given writers.</summary>

@@ -21,6 +21,7 @@ using Provisioner.Profiles;
 using Provisioner.Release;
 using Provisioner.Pxe;
 using Provisioner.Rendering;
+using Provisioner.WebConsole;
 using Serilog;
 using Serilog.Formatting.Compact;
 
@@ -103,6 +104,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddApprover(options);
         builder.Services.AddReleaseMirror(options);
         builder.Services.AddPxe(options.Pxe);
+        builder.Services.AddConsole(options.Console);
 
         var app = builder.Build();
         app.UseMiddleware<RequestTelemetry>();
@@ -117,6 +119,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
             (context, path) => BootAssetTracking.Record(context, path, catalog, registry));
         app.MapReleaseMirror();
         app.MapPxe();
+        app.MapConsole();
         // Said once at start: with the shipped fallback, edits to some other ignition-templates/ would not show.
         app.Logger.LogInformation("Ignition templates from {TemplatesDirectory} ({TemplatesOrigin})",
             Path.GetFullPath(options.TemplatesDirectory), options.TemplatesOrigin ?? "given");

@@ -31,6 +31,8 @@ public sealed record ServerOptions
     public string? StoreDirectory { get; init; }
     /// <summary>Built-in TFTP and ProxyDHCP; null = both off.</summary>
     public Provisioner.Pxe.PxeOptions? Pxe { get; init; }
+    /// <summary>The web console and its change feed: stuck threshold, keep-alive, debounce.</summary>
+    public Provisioner.WebConsole.ConsoleOptions Console { get; init; } = new();
 }
 
 /// <summary>An <c>ADDR:PORT</c> to listen on; IPv6 as <c>[::1]:8080</c>; port 0 picks a free port.</summary>

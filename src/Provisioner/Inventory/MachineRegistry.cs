@@ -43,6 +43,12 @@ public sealed class MachineRegistry(TimeProvider time)
     private readonly Dictionary<string, LinkedListNode<string>> _discoveredNodes = new(StringComparer.Ordinal);
     private long _discoveredEvicted;
 
+    /// <summary>
+    /// Raised after any recorded event (known or discovered), on the recording thread: subscribers only flag
+    /// work (the console's change feed), so a boot request never waits on them.
+    /// </summary>
+    public event Action? Changed;
+
     public static string KnownKey(string name) => "machine:" + name;
 
     private static string DiscoveredKey(MachineQuery query) => "discovered:" + query.DiscoveryKey;
@@ -55,6 +61,7 @@ public sealed class MachineRegistry(TimeProvider time)
     {
         if (!query.IsEmpty) ForgetDiscovered(DiscoveredKey(query));
         Record(KnownKey(machine.Name), machine.Name, true, query, stage, remote, detail);
+        Changed?.Invoke();
     }
 
     /// <summary>
@@ -83,6 +90,7 @@ public sealed class MachineRegistry(TimeProvider time)
             }
             Record(key, null, false, query, stage, remote, null);
         }
+        Changed?.Invoke();
     }
 
     private void ForgetDiscovered(string key)

@@ -60,36 +60,40 @@ public static class ReleaseEndpoints
         });
 
         app.MapGet("/api/v1/release", async (CatalogStore catalog, ContentStore store, ImageRepositories repositories, CancellationToken ct) =>
-        {
-            if (catalog.Current.Profiles.Release is not { } release)
-                return Results.Json(new { release = (object?)null, store = store.Root });
-            var images = new List<object>();
-            foreach (var i in release.Images)
-            {
-                // Served under the upstream name (registry/repository) so the machines' mirror configuration finds it.
-                var repo = await repositories.FindAsync($"{i.Registry}/{i.Repository}", ct);
-                images.Add(new
-                {
-                    component = i.Component, image = i.Reference, digest = i.Digest.ToString(),
-                    present = repo is not null && repo.Manifests.ContainsKey(i.Digest.ToString()),
-                });
-            }
-            return Results.Json(new
-            {
-                release = new
-                {
-                    kubernetesVersion = release.KubernetesVersion,
-                    images,
-                    artifacts = release.Artifacts.Select(a => new
-                    {
-                        name = a.Name, architecture = a.Architecture, source = a.Source.ToString(), sha256 = a.Sha256.Hex,
-                        present = store.Contains(a.Sha256), url = $"/assets/sha256/{a.Sha256.Hex}",
-                    }),
-                },
-                store = store.Root,
-            });
-        });
+            Results.Json(await StatusAsync(catalog, store, repositories, ct)));
         return app;
+    }
+
+    /// <summary>What <c>/api/v1/release</c> shows (the web console's change feed shows the same): each image and artifact, present or not.</summary>
+    public static async Task<object> StatusAsync(CatalogStore catalog, ContentStore store, ImageRepositories repositories, CancellationToken ct)
+    {
+        if (catalog.Current.Profiles.Release is not { } release)
+            return new { release = (object?)null, store = store.Root };
+        var images = new List<object>();
+        foreach (var i in release.Images)
+        {
+            // Served under the upstream name (registry/repository) so the machines' mirror configuration finds it.
+            var repo = await repositories.FindAsync($"{i.Registry}/{i.Repository}", ct);
+            images.Add(new
+            {
+                component = i.Component, image = i.Reference, digest = i.Digest.ToString(),
+                present = repo is not null && repo.Manifests.ContainsKey(i.Digest.ToString()),
+            });
+        }
+        return new
+        {
+            release = new
+            {
+                kubernetesVersion = release.KubernetesVersion,
+                images,
+                artifacts = release.Artifacts.Select(a => new
+                {
+                    name = a.Name, architecture = a.Architecture, source = a.Source.ToString(), sha256 = a.Sha256.Hex,
+                    present = store.Contains(a.Sha256), url = $"/assets/sha256/{a.Sha256.Hex}",
+                }),
+            },
+            store = store.Root,
+        };
     }
 
     /// <summary>A kernel/initrd fetch by digest is a boot stage when the query names the machine that boots it.</summary>

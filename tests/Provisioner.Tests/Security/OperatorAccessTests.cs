@@ -72,6 +72,11 @@ public sealed class OperatorAccessTests
         Assert.Contains("52:54:00:00:30:01", authorized.Body);
         Assert.Equal(200, local.Status);
         Assert.Equal(200, machineFacing.Status);
+        foreach (var path in new[] { "/api/v1/approver", "/api/v1/console", "/api/v1/events" })
+        {
+            var (status, body) = await CurlAsync(lab.Client, $"http://{ServerAddress}:8080{path}");
+            Assert.True(status == 401, $"{path}: {status} {body}");
+        }
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite,
             File.GetUnixFileMode(Path.Combine(lab.ClusterDirectory, "auth", OperatorCredential.FileName)));
     }
