@@ -38,7 +38,8 @@ public sealed class SupportedKubernetesVersionsTests : IDisposable
         var (exit, _, errors) = await RunAsync("validate", "--profiles", _tree.Profiles);
 
         Assert.Equal(1, exit);
-        Assert.Matches($@"cluster\.yaml:9:22: cluster\.kubernetesVersion: '{version.Replace(".", @"\.")}' is not supported: " +
+        var line = File.ReadLines(Path.Combine(_tree.Profiles, "cluster.yaml")).TakeWhile(l => !l.Contains("kubernetesVersion:")).Count() + 1;
+        Assert.Matches($@"cluster\.yaml:{line}:22: cluster\.kubernetesVersion: '{version.Replace(".", @"\.")}' is not supported: " +
                        @"Provisioner renders Kubernetes v1\.24 through v1\.34 \(", errors);
         Assert.Contains("1 problem(s) found.", errors);
     }
