@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real (QEMU + iPXE for network boot, busybox for the
 # test initramfs, openssl/etcd for certificates, TFTP clients, dnsmasq + iproute2 + python3 for the ProxyDHCP
-# namespace tests, shellcheck, skopeo, nginx for benchmarks, chromium + chromium-driver for the web console's
-# browser test).
+# namespace tests, shellcheck, skopeo, nginx for benchmarks; podman, buildah, containerd, runc, systemd-container and
+# ignition for the FCOS node-side tests, which run the rendered units, containerd config and bootkube.sh for real;
+# chromium + chromium-driver for the web console's browser test).
 # Idempotent: installs only what is missing. Needs root or sudo.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ packages=(
   openssl etcd-server etcd-client
   tftp-hpa atftp dnsmasq-base iproute2 python3
   shellcheck skopeo curl
+  podman buildah containerd runc systemd-container ignition
   chromium chromium-driver
 )
 

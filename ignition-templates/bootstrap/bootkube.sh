@@ -12,9 +12,13 @@
 # Each stage leaves <stage>.done in the state directory, so a restarted run resumes after the last finished
 # stage. Each stage is reported to Provisioner (POST /api/v1/progress).
 #
+# Fedora CoreOS has no kubectl: it runs from the release's kubectl image under podman (as OpenShift's bootkube
+# does), host network, with the kubeconfig's directory and the assets mounted read-only.
+#
 # BOOTKUBE_DRY_RUN=1 records every command that would change the machine or talk to the cluster in
 # $BOOTKUBE_STATE_DIR/dry-run.log instead of running it; BOOTKUBE_DRY_RUN_FAIL_AT=<stage> (dry run only)
-# stops the run just before that stage, as a crash would.
+# stops the run just before that stage, as a crash would. BOOTKUBE_DRY_RUN_KUBECTL=1 (dry run only) records the
+# kubectl commands and runs them too, under podman, with BOOTKUBE_KUBECTL_IMAGE (default: the release's).
 set -euo pipefail
 
 readonly MACHINE="{{ machine.name }}"
@@ -27,6 +31,9 @@ readonly PKI_DIR="${BOOTKUBE_PKI_DIR:-/etc/kubernetes/pki}"
 readonly KUBECONFIG_FILE="${BOOTKUBE_KUBECONFIG:-/etc/kubernetes/admin.kubeconfig}"
 readonly DRY_RUN="${BOOTKUBE_DRY_RUN:-0}"
 readonly FAIL_AT="${BOOTKUBE_DRY_RUN_FAIL_AT:-}"
+readonly DRY_RUN_KUBECTL="${BOOTKUBE_DRY_RUN_KUBECTL:-0}"
+readonly DEFAULT_KUBECTL_IMAGE="{{ cluster.images.kubectl }}"
+readonly KUBECTL_IMAGE="${BOOTKUBE_KUBECTL_IMAGE:-$DEFAULT_KUBECTL_IMAGE}"
 readonly RETRIES="${BOOTKUBE_RETRIES:-180}"
 readonly RETRY_DELAY="${BOOTKUBE_RETRY_DELAY:-5}"
 # The temporary API server on this machine; the admin kubeconfig names the cluster endpoint, which may not
@@ -51,7 +58,23 @@ run() {
   "$@"
 }
 
+# kubectl ARGS...: kubectl from the release image, with what it reads (the kubeconfig's directory with the
+# certificates, the manifests) mounted read-only at the same paths.
+kubectl() {
+  local kubeconfig_dir
+  kubeconfig_dir=$(dirname "$KUBECONFIG_FILE")
+  podman run --rm --net=host --entrypoint= \
+    --volume "$kubeconfig_dir:$kubeconfig_dir:ro" \
+    --volume "$ASSET_DIR:$ASSET_DIR:ro" \
+    "$KUBECTL_IMAGE" kubectl "$@"
+}
+
 kube() {
+  if [[ "$DRY_RUN" == 1 && "$DRY_RUN_KUBECTL" == 1 ]]; then
+    printf '%s\n' "kubectl --kubeconfig $KUBECONFIG_FILE --server $API_SERVER $*" >>"$STATE_DIR/dry-run.log"
+    kubectl --kubeconfig "$KUBECONFIG_FILE" --server "$API_SERVER" "$@"
+    return
+  fi
   run kubectl --kubeconfig "$KUBECONFIG_FILE" --server "$API_SERVER" "$@"
 }
 

@@ -1,7 +1,7 @@
 #!/bin/sh
-# Rendered by Provisioner for {{ machine.name }}: containerd pulls release {{ release.kubernetes_version }} images by
-# digest from the bootstrap host's registry. capabilities = ["pull"] only: the mirror serves content by digest;
-# resolving tags stays with the upstream registry.
+# Rendered by Provisioner for {{ machine.name }}: containerd pulls release {{ release.kubernetes_version }} images from
+# the bootstrap host's registry, by digest and by tag: "resolve" lets the mirror answer tags too, so a tag such as
+# registry.k8s.io/kube-scheduler:{{ release.kubernetes_version }} never goes upstream (air-gapped sites have no upstream).
 set -eu
 {% for registry in release.registries %}
 mkdir -p "/etc/containerd/certs.d/{{ registry }}"
@@ -9,7 +9,7 @@ cat > "/etc/containerd/certs.d/{{ registry }}/hosts.toml.tmp" <<'HOSTS'
 server = "https://{{ registry }}"
 
 [host."{{ release.mirror_url }}/v2/{{ registry }}"]
-  capabilities = ["pull"]
+  capabilities = ["pull", "resolve"]
   override_path = true
 HOSTS
 mv "/etc/containerd/certs.d/{{ registry }}/hosts.toml.tmp" "/etc/containerd/certs.d/{{ registry }}/hosts.toml"

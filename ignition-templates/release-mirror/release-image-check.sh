@@ -1,6 +1,6 @@
 #!/bin/bash
 # Rendered by Provisioner for {{ machine.name }}: every image of Kubernetes release {{ release.kubernetes_version }}
-# must be pullable by digest (through the bootstrap host's mirror) before the control plane starts.
+# must be pullable by digest (through the bootstrap host's mirror) before the kubelet starts.
 set -u
 images=(
 {% for image in release.images %}  "{{ image.pinned }}"  # {{ image.component }} {{ image.reference }}

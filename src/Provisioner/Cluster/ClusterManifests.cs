@@ -8,7 +8,8 @@ namespace Provisioner.Cluster;
 /// The objects the bootstrap machine applies once its temporary API server answers (<c>manifests/</c>):
 /// namespaces, the machines' bootstrap-token Secrets, the RBAC that lets those tokens create CSRs (and nothing
 /// more: no auto-approve bindings, approval is Provisioner's job), <c>kube-public/cluster-info</c>, Provisioner's
-/// approver role, kube-proxy and CoreDNS. File names sort in apply order.
+/// approver role, kube-proxy, CoreDNS and the pod network (flannel, unless <c>cluster.network: none</c>). File names
+/// sort in apply order.
 /// </summary>
 public static class ClusterManifests
 {
@@ -19,17 +20,23 @@ public static class ClusterManifests
     public const string ApproverRbacFile = "0004-provisioner-approver-rbac.yaml";
     public const string KubeProxyFile = "0010-kube-proxy.yaml";
     public const string CoreDnsFile = "0020-coredns.yaml";
+    public const string FlannelFile = "0030-flannel.yaml";
 
-    public static IReadOnlyList<(string FileName, IReadOnlyList<object> Objects)> All(ClusterTopology topology, string caPem, IEnumerable<BootstrapToken> tokens) =>
-    [
-        (NamespacesFile, Namespaces()),
-        (BootstrapTokensFile, [.. tokens.Select(TokenSecret)]),
-        (BootstrapRbacFile, BootstrapperRbac()),
-        (ClusterInfoFile, ClusterInfo(topology, caPem)),
-        (ApproverRbacFile, ApproverRbac()),
-        (KubeProxyFile, KubeProxy(topology)),
-        (CoreDnsFile, CoreDns(topology)),
-    ];
+    public static IReadOnlyList<(string FileName, IReadOnlyList<object> Objects)> All(ClusterTopology topology, string caPem, IEnumerable<BootstrapToken> tokens)
+    {
+        var all = new List<(string, IReadOnlyList<object>)>
+        {
+            (NamespacesFile, Namespaces()),
+            (BootstrapTokensFile, [.. tokens.Select(TokenSecret)]),
+            (BootstrapRbacFile, BootstrapperRbac()),
+            (ClusterInfoFile, ClusterInfo(topology, caPem)),
+            (ApproverRbacFile, ApproverRbac()),
+            (KubeProxyFile, KubeProxy(topology)),
+            (CoreDnsFile, CoreDns(topology)),
+        };
+        if (topology.Cluster.Network == Profiles.ClusterSpec.NetworkFlannel) all.Add((FlannelFile, Flannel(topology)));
+        return all;
+    }
 
     private static V1ObjectMeta Meta(string name, string? ns = null, IDictionary<string, string>? labels = null) =>
         new() { Name = name, NamespaceProperty = ns, Labels = labels };
@@ -217,7 +224,7 @@ public static class ClusterManifests
                                 new V1Container
                                 {
                                     Name = "kube-proxy",
-                                    Image = ClusterImages.For(cluster, ClusterImages.Proxy),
+                                    Image = ClusterImages.For(topology.Profiles, ClusterImages.Proxy),
                                     ImagePullPolicy = "IfNotPresent",
                                     Command = ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"],
                                     Env = [new V1EnvVar { Name = "NODE_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "spec.nodeName" } } }],
@@ -320,7 +327,7 @@ public static class ClusterManifests
                                 new V1Container
                                 {
                                     Name = "coredns",
-                                    Image = ClusterImages.For(cluster, ClusterImages.CoreDns),
+                                    Image = ClusterImages.For(topology.Profiles, ClusterImages.CoreDns),
                                     ImagePullPolicy = "IfNotPresent",
                                     Args = ["-conf", "/etc/coredns/Corefile"],
                                     Ports =
@@ -365,6 +372,178 @@ public static class ClusterManifests
                         new V1ServicePort { Name = "dns-tcp", Port = 53, Protocol = "TCP", TargetPort = 53 },
                         new V1ServicePort { Name = "metrics", Port = 9153, Protocol = "TCP", TargetPort = 9153 },
                     ],
+                },
+            },
+        ];
+    }
+
+    /// <summary>Where the CNI configuration and plugins live on the machines (containerd's CRI plugin reads them there).</summary>
+    public const string CniConfDir = "/etc/cni/net.d";
+    public const string CniBinDir = "/opt/cni/bin";
+
+    /// <summary>
+    /// flannel with the VXLAN backend over <c>podCidr</c> (flannel's own kube-flannel.yml, in kube-system): its service
+    /// account and RBAC, the ConfigMap with net-conf.json and the CNI conflist, and the DaemonSet whose init containers
+    /// install the CNI plugins and the conflist on every node before flanneld starts. The plugin image's
+    /// <c>/flannel</c> goes to <c>/opt/cni/bin</c>, and so does every plugin in its own <c>/opt/cni/bin</c> (bridge,
+    /// host-local, portmap, loopback: flannel delegates to them and Fedora CoreOS has no <c>/opt/cni/bin</c>).
+    /// </summary>
+    public static IReadOnlyList<object> Flannel(ClusterTopology topology)
+    {
+        var cluster = topology.Cluster;
+        var labels = new Dictionary<string, string> { ["app"] = "flannel", ["k8s-app"] = "flannel" };
+        var ipv6 = cluster.PodCidr.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        var netConf = ipv6
+            ? $$"""
+                {
+                  "EnableIPv4": false,
+                  "EnableIPv6": true,
+                  "IPv6Network": "{{cluster.PodCidr}}",
+                  "Backend": {
+                    "Type": "vxlan"
+                  }
+                }
+
+                """
+            : $$"""
+                {
+                  "Network": "{{cluster.PodCidr}}",
+                  "Backend": {
+                    "Type": "vxlan"
+                  }
+                }
+
+                """;
+        const string cniConf = """
+            {
+              "name": "cbr0",
+              "cniVersion": "0.3.1",
+              "plugins": [
+                {
+                  "type": "flannel",
+                  "delegate": {
+                    "hairpinMode": true,
+                    "isDefaultGateway": true
+                  }
+                },
+                {
+                  "type": "portmap",
+                  "capabilities": {
+                    "portMappings": true
+                  }
+                }
+              ]
+            }
+
+            """;
+        var flannelImage = ClusterImages.For(topology.Profiles, ClusterImages.Flannel);
+        var pluginImage = ClusterImages.For(topology.Profiles, ClusterImages.FlannelCniPlugin);
+        V1EnvVar Field(string name, string path) => new() { Name = name, ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = path } } };
+        return
+        [
+            new V1ServiceAccount { ApiVersion = "v1", Kind = "ServiceAccount", Metadata = Meta("flannel", "kube-system") },
+            new V1ClusterRole
+            {
+                ApiVersion = Rbac + "/v1",
+                Kind = "ClusterRole",
+                Metadata = Meta("provisioner:flannel"),
+                Rules =
+                [
+                    new V1PolicyRule { ApiGroups = [""], Resources = ["pods"], Verbs = ["get"] },
+                    new V1PolicyRule { ApiGroups = [""], Resources = ["nodes"], Verbs = ["get", "list", "watch"] },
+                    new V1PolicyRule { ApiGroups = [""], Resources = ["nodes/status"], Verbs = ["patch"] },
+                ],
+            },
+            BindClusterRole("provisioner:flannel", "provisioner:flannel", KubeSystemServiceAccount("flannel")),
+            new V1ConfigMap
+            {
+                ApiVersion = "v1",
+                Kind = "ConfigMap",
+                Metadata = Meta("kube-flannel-cfg", "kube-system", labels),
+                Data = new Dictionary<string, string> { ["cni-conf.json"] = cniConf, ["net-conf.json"] = netConf },
+            },
+            new V1DaemonSet
+            {
+                ApiVersion = "apps/v1",
+                Kind = "DaemonSet",
+                Metadata = Meta("kube-flannel", "kube-system", labels),
+                Spec = new V1DaemonSetSpec
+                {
+                    Selector = new V1LabelSelector { MatchLabels = labels },
+                    UpdateStrategy = new V1DaemonSetUpdateStrategy { Type = "RollingUpdate" },
+                    Template = new V1PodTemplateSpec
+                    {
+                        Metadata = new V1ObjectMeta { Labels = labels },
+                        Spec = new V1PodSpec
+                        {
+                            HostNetwork = true,
+                            PriorityClassName = "system-node-critical",
+                            ServiceAccountName = "flannel",
+                            NodeSelector = new Dictionary<string, string> { ["kubernetes.io/os"] = "linux" },
+                            Tolerations = [new V1Toleration { OperatorProperty = "Exists" }],
+                            InitContainers =
+                            [
+                                new V1Container
+                                {
+                                    Name = "install-cni-plugin",
+                                    Image = pluginImage,
+                                    ImagePullPolicy = "IfNotPresent",
+                                    Command = ["/bin/sh", "-c",
+                                        "set -e; cp -f /flannel /host/opt/cni/bin/flannel; " +
+                                        "for p in /opt/cni/bin/*; do if [ -f \"$p\" ]; then cp -f \"$p\" /host/opt/cni/bin/; fi; done"],
+                                    VolumeMounts = [new V1VolumeMount { Name = "cni-plugin", MountPath = "/host" + CniBinDir }],
+                                },
+                                new V1Container
+                                {
+                                    Name = "install-cni",
+                                    Image = flannelImage,
+                                    ImagePullPolicy = "IfNotPresent",
+                                    Command = ["cp"],
+                                    Args = ["-f", "/etc/kube-flannel/cni-conf.json", CniConfDir + "/10-flannel.conflist"],
+                                    VolumeMounts =
+                                    [
+                                        new V1VolumeMount { Name = "cni", MountPath = CniConfDir },
+                                        new V1VolumeMount { Name = "flannel-cfg", MountPath = "/etc/kube-flannel/" },
+                                    ],
+                                },
+                            ],
+                            Containers =
+                            [
+                                new V1Container
+                                {
+                                    Name = "kube-flannel",
+                                    Image = flannelImage,
+                                    ImagePullPolicy = "IfNotPresent",
+                                    Command = ["/opt/bin/flanneld"],
+                                    Args = ["--ip-masq", "--kube-subnet-mgr"],
+                                    Env = [Field("POD_NAME", "metadata.name"), Field("POD_NAMESPACE", "metadata.namespace"), new V1EnvVar { Name = "EVENT_QUEUE_DEPTH", Value = "5000" }],
+                                    Resources = new V1ResourceRequirements
+                                    {
+                                        Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("100m"), ["memory"] = new("50Mi") },
+                                    },
+                                    SecurityContext = new V1SecurityContext
+                                    {
+                                        Privileged = false,
+                                        Capabilities = new V1Capabilities { Add = ["NET_ADMIN", "NET_RAW"] },
+                                    },
+                                    VolumeMounts =
+                                    [
+                                        new V1VolumeMount { Name = "run", MountPath = "/run/flannel" },
+                                        new V1VolumeMount { Name = "flannel-cfg", MountPath = "/etc/kube-flannel/" },
+                                        new V1VolumeMount { Name = "xtables-lock", MountPath = "/run/xtables.lock" },
+                                    ],
+                                },
+                            ],
+                            Volumes =
+                            [
+                                new V1Volume { Name = "run", HostPath = new V1HostPathVolumeSource { Path = "/run/flannel" } },
+                                new V1Volume { Name = "cni-plugin", HostPath = new V1HostPathVolumeSource { Path = CniBinDir, Type = "DirectoryOrCreate" } },
+                                new V1Volume { Name = "cni", HostPath = new V1HostPathVolumeSource { Path = CniConfDir, Type = "DirectoryOrCreate" } },
+                                new V1Volume { Name = "flannel-cfg", ConfigMap = new V1ConfigMapVolumeSource { Name = "kube-flannel-cfg" } },
+                                new V1Volume { Name = "xtables-lock", HostPath = new V1HostPathVolumeSource { Path = "/run/xtables.lock", Type = "FileOrCreate" } },
+                            ],
+                        },
+                    },
                 },
             },
         ];

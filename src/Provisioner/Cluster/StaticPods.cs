@@ -67,7 +67,7 @@ public static class StaticPods
             $"--peer-key-file={Pki("peer.key")}",
             "--snapshot-count=10000",
         };
-        return Pod("etcd", ClusterImages.For(topology.Cluster, ClusterImages.Etcd), args,
+        return Pod("etcd", ClusterImages.For(topology.Profiles, ClusterImages.Etcd), args,
             probe: HttpProbe("/health?exclude=NOSPACE&serializable=true", 2381, "HTTP"),
             requests: ("100m", "100Mi"),
             mounts: [("etcd-data", MachinePaths.EtcdData, false, "DirectoryOrCreate"), ("etcd-certs", MachinePaths.Pki + "/etcd", true, "Directory")]);
@@ -107,7 +107,7 @@ public static class StaticPods
             $"--tls-cert-file={MachinePaths.PkiFile("apiserver.crt")}",
             $"--tls-private-key-file={MachinePaths.PkiFile("apiserver.key")}",
         ]);
-        return Pod(Name("kube-apiserver", bootstrapPrefix), ClusterImages.For(cluster, ClusterImages.ApiServer), args,
+        return Pod(Name("kube-apiserver", bootstrapPrefix), ClusterImages.For(topology.Profiles, ClusterImages.ApiServer), args,
             probe: HttpProbe("/livez", ClusterTopology.ApiServerPort, "HTTPS"),
             requests: ("250m", null),
             mounts: [("k8s-certs", MachinePaths.Pki, true, "Directory"), ("ca-certs", "/etc/ssl/certs", true, "DirectoryOrCreate")]);
@@ -142,7 +142,7 @@ public static class StaticPods
             $"--service-cluster-ip-range={cluster.ServiceCidr}",
             "--use-service-account-credentials=true",
         };
-        return Pod(Name("kube-controller-manager", bootstrapPrefix), ClusterImages.For(cluster, ClusterImages.ControllerManager), args,
+        return Pod(Name("kube-controller-manager", bootstrapPrefix), ClusterImages.For(topology.Profiles, ClusterImages.ControllerManager), args,
             probe: HttpProbe("/healthz", 10257, "HTTPS"),
             requests: ("200m", null),
             mounts: [("k8s-certs", MachinePaths.Pki, true, "Directory"), ("ca-certs", "/etc/ssl/certs", true, "DirectoryOrCreate"),
@@ -161,7 +161,7 @@ public static class StaticPods
             $"--kubeconfig={kubeconfig}",
             "--leader-elect=true",
         };
-        return Pod(Name("kube-scheduler", bootstrapPrefix), ClusterImages.For(topology.Cluster, ClusterImages.Scheduler), args,
+        return Pod(Name("kube-scheduler", bootstrapPrefix), ClusterImages.For(topology.Profiles, ClusterImages.Scheduler), args,
             probe: HttpProbe("/healthz", 10259, "HTTPS"),
             requests: ("100m", null),
             mounts: [("kubeconfig", kubeconfig, true, "File")]);

@@ -156,6 +156,13 @@ public static partial class ProfileLoader
                     r.Error(r.Raw("provisionerUrl")!, r.FieldPath("provisionerUrl"), $"'{url}' is not a base URL like http://192.0.2.1:8080 (http or https, no path)");
             }
             var images = ReadImages(r);
+            var network = r.String("network") ?? ClusterSpec.NetworkFlannel;
+            if (!ClusterSpec.Networks.Contains(network))
+            {
+                r.Error(r.Raw("network")!, r.FieldPath("network"),
+                    $"'{network}' is not a pod network Provisioner renders: flannel (the default, VXLAN from podCidr) or none (bring your own CNI)");
+                network = ClusterSpec.NetworkFlannel;
+            }
             r.RejectUnknownKeys();
 
             if (serviceCidr is { } sc && clusterDns is not null && !sc.Contains(clusterDns))
@@ -166,7 +173,7 @@ public static partial class ProfileLoader
             if (name is null || baseDomain is null || version is null || podCidr is null || serviceCidr is null) return;
             var dns = clusterDns ?? NthAddress(serviceCidr.Value, 10);
             var spec = new ClusterSpec(name, baseDomain, apiEndpoint ?? $"api.{name}.{baseDomain}", apiVip, version,
-                podCidr.Value, serviceCidr.Value, dns, clusterDomain, [.. keys.Select(k => k.Value)], provisionerUrl) { Images = images };
+                podCidr.Value, serviceCidr.Value, dns, clusterDomain, [.. keys.Select(k => k.Value)], provisionerUrl) { Images = images, Network = network };
             _cluster = (spec, r.Node, r.File);
         }
 
@@ -436,6 +443,12 @@ public static partial class ProfileLoader
             if (_release is ({ } rel, var relReader) && rel.KubernetesVersion != cluster.KubernetesVersion)
                 relReader.Error(relReader.Raw("kubernetesVersion")!, relReader.FieldPath("kubernetesVersion"),
                     $"the release is {rel.KubernetesVersion} but the cluster says kubernetesVersion {cluster.KubernetesVersion}");
+            // The release must name every image this topology runs: the always-needed ones are checked with the
+            // section itself; the pod network's depend on cluster.network.
+            if (_release is ({ } release, var releaseReader) && releaseReader.Mapping("images") is { } releaseImages)
+                foreach (var missing in Provisioner.Cluster.ClusterImages.Needed(cluster)
+                             .Except(Release.ReleaseSpec.RequiredComponents).Where(c => release.Images.All(i => i.Component != c)))
+                    releaseImages.Error($"the '{missing}' image is missing (cluster.network is {cluster.Network}, so the release names {string.Join(", ", Provisioner.Cluster.ClusterImages.Needed(cluster))})");
             if (diagnostics.Count > 0) return null;
             return new ProfileSet(cluster,
                 _roles.ToImmutableDictionary(kv => kv.Key, kv => kv.Value.Spec, StringComparer.Ordinal),

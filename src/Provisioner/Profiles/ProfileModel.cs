@@ -35,6 +35,17 @@ public sealed record ClusterSpec(
 
     /// <summary>Image overrides by component (<c>images:</c>); see <see cref="Provisioner.Cluster.ClusterImages"/>.</summary>
     public ImmutableDictionary<string, string> Images { get; init; } = ImmutableDictionary<string, string>.Empty;
+
+    /// <summary>The pod network Provisioner renders (<c>network:</c>): <see cref="NetworkFlannel"/> (default) or <see cref="NetworkNone"/>.</summary>
+    public string Network { get; init; } = NetworkFlannel;
+
+    /// <summary>flannel (VXLAN) from <see cref="PodCidr"/>, rendered into manifests/.</summary>
+    public const string NetworkFlannel = "flannel";
+
+    /// <summary>No pod network: the operator brings their own CNI (nodes stay NotReady until it runs).</summary>
+    public const string NetworkNone = "none";
+
+    public static readonly ImmutableArray<string> Networks = [NetworkFlannel, NetworkNone];
 }
 
 public sealed record RoleSpec(

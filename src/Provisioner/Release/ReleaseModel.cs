@@ -13,9 +13,12 @@ public sealed record ReleaseSpec(
     ImmutableArray<ReleaseArtifact> Artifacts,
     SourceLocation Location)
 {
-    /// <summary>The component images a kubeadm-style control plane needs (<c>kubeadm config images list</c>).</summary>
-    public static readonly ImmutableArray<string> RequiredComponents =
-        ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "pause", "etcd", "coredns"];
+    /// <summary>
+    /// The component images every topology needs: a kubeadm-style control plane (<c>kubeadm config images list</c>) plus
+    /// the kubelet and kubectl, which Fedora CoreOS does not ship and the machines run with podman. The pod network's
+    /// images (flannel, flannel-cni-plugin) are required when <c>cluster.network</c> is flannel (checked with the cluster).
+    /// </summary>
+    public static readonly ImmutableArray<string> RequiredComponents = Cluster.ClusterImages.AlwaysNeeded;
 
     public ReleaseArtifact? FindArtifact(string name, string architecture) =>
         Artifacts.FirstOrDefault(a => a.Name == name && a.Architecture == architecture);

@@ -61,7 +61,7 @@ internal static partial class ReleaseSection
         }
 
         if (version is not null)
-            foreach (var image in images.Where(i => i.Component.StartsWith("kube-", StringComparison.Ordinal) && i.Tag != version))
+            foreach (var image in images.Where(i => (i.Component.StartsWith("kube-", StringComparison.Ordinal) || i.Component == "kubelet") && i.Tag != version))
                 r.Error(r.Raw("images")!, r.FieldPath($"images.{image.Component}.image"),
                     $"tag '{image.Tag}' differs from the release's kubernetesVersion {version}");
 

@@ -44,9 +44,12 @@ public static class TemplateValues
                 ["single_machine"] = topology.SingleMachine,
                 ["control_plane_machines"] = topology.ControlPlane.Select(m => m.Name).ToArray(),
                 ["etcd_servers"] = topology.EtcdServers,
-                ["images"] = ClusterImages.All(cluster).ToDictionary(i => i.Key.Replace('-', '_'), i => (object)i.Value, StringComparer.Ordinal),
+                // By the release's digests when it names the component (static pods, add-ons, kubelet, kubectl, containerd's sandbox).
+                ["images"] = ClusterImages.All(profiles).ToDictionary(i => i.Key.Replace('-', '_'), i => (object)i.Value, StringComparer.Ordinal),
                 // From v1.27 the container runtime goes in the KubeletConfiguration; an older kubelet refuses that field
                 // (strict decoding) and needs --container-runtime-endpoint instead.
+                // The pod network: flannel (rendered into manifests/) or none (the operator brings a CNI).
+                ["network"] = cluster.Network,
                 ["kubelet_config_has_runtime_endpoint"] = KubernetesReleases.For(cluster.KubernetesVersion).KubeletConfigHasContainerRuntimeEndpoint,
             },
             ["role"] = new Dictionary<string, object>(StringComparer.Ordinal)

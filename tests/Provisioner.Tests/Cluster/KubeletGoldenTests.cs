@@ -18,7 +18,7 @@ namespace Provisioner.Tests.Cluster;
 public sealed class KubeletGoldenTests
 {
     private const string ConfigPath = "/etc/kubernetes/kubelet-config.yaml";
-    private const string RuntimeEndpoint = "unix:///var/run/crio/crio.sock";
+    private const string RuntimeEndpoint = "unix:///run/containerd/containerd.sock";
     private static readonly string[] Machines = ["bootstrap-0", "cp-0", "worker-0"];
     private static readonly string[] JoiningMachines = ["cp-0", "worker-0"];
 
@@ -39,13 +39,8 @@ public sealed class KubeletGoldenTests
         });
     }
 
-    /// <summary>The ExecStart command line's flags, one per element.</summary>
-    private static string[] Flags(string unit)
-    {
-        var lines = unit.Split('\n').SkipWhile(l => !l.StartsWith("ExecStart=", StringComparison.Ordinal))
-            .TakeWhile(l => l.Length > 0 && !l.StartsWith("Restart", StringComparison.Ordinal));
-        return [.. string.Join(' ', lines).Replace("\\", " ", StringComparison.Ordinal).Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)];
-    }
+    /// <summary>The kubelet's flags, one per element: what the ExecStart's <c>podman run</c> passes after the image.</summary>
+    private static string[] Flags(string unit) => KubeletUnit.Parse(unit).KubeletArgs;
 
     private static YamlMappingNode Yaml(string text)
     {

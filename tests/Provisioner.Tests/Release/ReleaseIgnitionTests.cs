@@ -71,7 +71,7 @@ public sealed class ReleaseIgnitionTests : IDisposable
                 server = "https://registry.k8s.io"
 
                 [host."http://192.0.2.1:8080/v2/registry.k8s.io"]
-                  capabilities = ["pull"]
+                  capabilities = ["pull", "resolve"]
                   override_path = true
 
                 """, await System.IO.File.ReadAllTextAsync(Path.Combine(root.FullName, "etc/containerd/certs.d/registry.k8s.io/hosts.toml"), TestContext.Current.CancellationToken));
@@ -92,7 +92,7 @@ public sealed class ReleaseIgnitionTests : IDisposable
         var unit = config.Systemd!.Units!.Single(u => u.Name == "release-image.service");
 
         Assert.Contains($"\"registry.k8s.io/coredns/coredns@sha256:{ReleaseYaml.Hex("coredns")}\"", script);
-        Assert.Equal(7, script.Split('\n').Count(l => l.Contains("@sha256:", StringComparison.Ordinal)));
+        Assert.Equal(11, script.Split('\n').Count(l => l.Contains("@sha256:", StringComparison.Ordinal)));
         Assert.True(unit.Enabled);
         Assert.Contains("Before=bootkube.service kubelet.service", unit.Contents);
         Assert.Contains("ExecStart=/usr/local/libexec/provisioner/release-image-check", unit.Contents);
@@ -136,10 +136,13 @@ public sealed class ReleaseIgnitionTests : IDisposable
     }
 
     [Fact]
-    public void Workers_do_not_get_the_mirror_configuration()
+    public void Workers_get_the_mirror_configuration_too_since_they_pull_kubelet_kube_proxy_flannel_and_pause_from_it()
     {
         WithRelease();
+        var config = Render("worker-0");
 
-        Assert.DoesNotContain(Render("worker-0").Systemd!.Units!, u => u.Name == "release-image.service");
+        Assert.Contains(config.Systemd!.Units!, u => u.Name == "release-image.service" && u.Enabled == true);
+        Assert.Contains(config.Systemd!.Units!, u => u.Name == "release-mirror-hosts.service" && u.Enabled == true);
+        Assert.Contains("pull-from-mirror = \"digest-only\"", File(config, "/etc/containers/registries.conf.d/50-provisioner-release.conf"));
     }
 }

@@ -57,7 +57,7 @@ public sealed class ReleaseImagesTests : IAsyncLifetime
         Assert.Equal(1, exit);
         Assert.Contains($"present  image pause registry.k8s.io/pause@{_pause.Manifest.Digest}\n", stdout.ToString());
         Assert.Contains($"MISSING  image etcd registry.k8s.io/etcd@sha256:{ReleaseYaml.Hex("etcd")}\n", stdout.ToString());
-        Assert.Contains("release v1.31.2: 6 missing", stdout.ToString());
+        Assert.Contains("release v1.31.2: 10 missing", stdout.ToString());
     }
 
     [Fact]

@@ -20,6 +20,8 @@ public sealed class ReleaseImportImagesTests : IDisposable
         ("kube-apiserver", "registry.k8s.io/kube-apiserver:v1.31.2"), ("kube-controller-manager", "registry.k8s.io/kube-controller-manager:v1.31.2"),
         ("kube-scheduler", "registry.k8s.io/kube-scheduler:v1.31.2"), ("kube-proxy", "registry.k8s.io/kube-proxy:v1.31.2"),
         ("pause", "registry.k8s.io/pause:3.10"), ("etcd", "registry.k8s.io/etcd:3.5.15-0"), ("coredns", "registry.k8s.io/coredns/coredns:v1.11.3"),
+        ("kubelet", "quay.io/poseidon/kubelet:v1.31.2"), ("kubectl", "registry.k8s.io/kubectl:v1.31.2"),
+        ("flannel", "docker.io/flannel/flannel:v0.26.1"), ("flannel-cni-plugin", "docker.io/flannel/flannel-cni-plugin:v1.5.1-flannel2"),
     ];
 
     public ReleaseImportImagesTests()

@@ -41,7 +41,7 @@ public sealed class ReleaseTemplatesOptionTests : IDisposable
 
         Assert.DoesNotContain("does not exist", errors);
         Assert.Contains("MISSING  image etcd registry.k8s.io/etcd@sha256:", output);
-        Assert.Contains("release v1.31.2: 7 missing", output);
+        Assert.Contains("release v1.31.2: 11 missing", output);
         Assert.Equal(1, exit);
     }
 

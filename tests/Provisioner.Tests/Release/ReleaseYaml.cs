@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Provisioner.Tests.Release;
 
-/// <summary>Writes a <c>release:</c> section for tests; image digests are hashes of their names (the tests never pull them).</summary>
+/// <summary>Writes a <c>release:</c> section for tests (every image the example cluster needs, flannel's too); image digests are hashes of their names (the tests never pull them).</summary>
 public static class ReleaseYaml
 {
     public static string Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
@@ -17,6 +17,10 @@ public static class ReleaseYaml
             pause: {"{"}image: registry.k8s.io/pause:3.10, digest: "sha256:{Hex("pause")}"{"}"}
             etcd: {"{"}image: registry.k8s.io/etcd:3.5.15-0, digest: "sha256:{Hex("etcd")}"{"}"}
             coredns: {"{"}image: registry.k8s.io/coredns/coredns:v1.11.3, digest: "sha256:{Hex("coredns")}"{"}"}
+            kubelet: {"{"}image: quay.io/poseidon/kubelet:{version}, digest: "sha256:{Hex("kubelet")}"{"}"}
+            kubectl: {"{"}image: registry.k8s.io/kubectl:{version}, digest: "sha256:{Hex("kubectl")}"{"}"}
+            flannel: {"{"}image: docker.io/flannel/flannel:v0.26.1, digest: "sha256:{Hex("flannel")}"{"}"}
+            flannel-cni-plugin: {"{"}image: docker.io/flannel/flannel-cni-plugin:v1.5.1-flannel2, digest: "sha256:{Hex("flannel-cni-plugin")}"{"}"}
 
         """;
 
