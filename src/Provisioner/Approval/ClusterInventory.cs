@@ -280,7 +280,7 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineStateStore m
         public MachineFacts? FindMachineByNodeName(string name) =>
             _machines.Find(name) is { } machine
                 ? MachineFacts.FromProfile(machine, _machines.Profiles!.Cluster,
-                    inventory._machineState.Get(machine.Name)?.LastDelivery(DeliveryKinds.Ignition)?.At)
+                    inventory._machineState.Get(machine.Name)?.LastDeliveryThisRound(DeliveryKinds.Ignition)?.At)
                 : null;
 
         public string? MachineForBootstrapToken(string tokenId) =>

@@ -152,7 +152,7 @@ internal sealed class CsrReconciler
     private void OnNodesListed(IReadOnlyList<V1Node> nodes)
     {
         _status.SetNodes(_nodes.Count);
-        foreach (var node in nodes) OnNodeRegistered(node.Metadata.Name);
+        foreach (var node in nodes) OnNodeRegistered(node);
     }
 
     private void OnNodeChanged(WatchEventType type, V1Node node)
@@ -160,13 +160,19 @@ internal sealed class CsrReconciler
         _status.SetNodes(_nodes.Count);
         // node-exists, and the Node's addresses for serving CSRs: what its pending CSRs were held for may have changed.
         Requeue(_inventory.PendingOfNode(node.Metadata.Name));
-        if (type is WatchEventType.Added or WatchEventType.Modified) OnNodeRegistered(node.Metadata.Name);
+        if (type is WatchEventType.Added or WatchEventType.Modified) OnNodeRegistered(node);
     }
 
-    private void OnNodeRegistered(string nodeName)
+    private void OnNodeRegistered(V1Node node)
     {
-        if (_inventory.MachineOfNode(nodeName) is { } machine && (_tokens.ForMachine(machine).Length > 0 || _machineState.Get(machine)?.JoinedAt is null))
-            _registered.Writer.TryWrite(nodeName);
+        if (_inventory.MachineOfNode(node.Metadata.Name) is not { } machine) return;
+        var state = _machineState.Get(machine);
+        // A Node older than the machine's current round (an operator reprovisioned it) is the last round's: it is no
+        // proof that the new round's kubelet holds a certificate.
+        if (state?.ArmedAt is { } armed && node.Metadata.CreationTimestamp is { } created
+            && new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) < armed) return;
+        if (_tokens.ForMachine(machine).Length > 0 || state?.JoinedAt is null)
+            _registered.Writer.TryWrite(node.Metadata.Name);
     }
 
     /// <summary>A machine was given its Ignition config (or joined): its CSRs held for "never fetched" may pass now.</summary>

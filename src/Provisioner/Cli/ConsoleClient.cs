@@ -13,12 +13,32 @@ internal sealed class ConsoleClient(HttpClient http) : IDisposable
 
     public Uri Server => http.BaseAddress!;
 
-    public static ConsoleClient For(string server)
+    /// <param name="tokenFile">The operator token (<c>&lt;cluster-dir&gt;/auth/operator.token</c>), needed when the server is not on loopback.</param>
+    public static ConsoleClient For(string server, string? tokenFile = null)
     {
         if (!Uri.TryCreate(server, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             throw new SettingsException($"--server: '{server}' is not an http(s) URL");
         // No overall timeout: the event stream stays open; single requests get their own below.
-        return new ConsoleClient(new HttpClient { BaseAddress = uri, Timeout = Timeout.InfiniteTimeSpan });
+        var http = new HttpClient { BaseAddress = uri, Timeout = Timeout.InfiniteTimeSpan };
+        if (tokenFile is not null)
+        {
+            if (!File.Exists(tokenFile)) throw new SettingsException($"--token-file: '{tokenFile}' does not exist");
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(tokenFile).Trim());
+        }
+        return new ConsoleClient(http);
+    }
+
+    /// <summary>Asks the server to provision the machine afresh on its next boot; returns the server's answer.</summary>
+    public async Task<JsonDocument> ReprovisionAsync(string machine, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        var path = $"/api/v1/machines/{Uri.EscapeDataString(machine)}/reprovision";
+        using var response = await http.PostAsync(path, new StringContent("{}", Encoding.UTF8, "application/json"), timeout.Token);
+        var body = await response.Content.ReadAsStringAsync(timeout.Token);
+        if (!response.IsSuccessStatusCode)
+            throw new HttpRequestException($"{new Uri(Server, path)} answered {(int)response.StatusCode}: {body.Trim()}");
+        return JsonDocument.Parse(body);
     }
 
     public async Task<ConsoleSnapshot> SnapshotAsync(CancellationToken cancellationToken) =>

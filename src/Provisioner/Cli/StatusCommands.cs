@@ -9,7 +9,7 @@ namespace Provisioner.Cli;
 
 /// <summary>
 /// Commands that talk to a running server over HTTP (<c>--server</c>): <c>status [--watch]</c>,
-/// <c>wait-for cluster-ready</c>, <c>machines list|show</c>. Spellings are stable: scripts depend on them.
+/// <c>wait-for cluster-ready</c>, <c>machines list|show|reprovision</c>. Spellings are stable: scripts depend on them.
 /// </summary>
 internal static partial class StatusCommands
 {
@@ -20,13 +20,19 @@ internal static partial class StatusCommands
             Description = $"Base URL of the running provisioner. Default: PROVISIONER_SERVER, else {ConsoleClient.DefaultServer}.",
             HelpName = "URL",
         };
-        ConsoleClient Client(ParseResult r) => ConsoleClient.For(r.GetValue(server) ?? env("PROVISIONER_SERVER") ?? ConsoleClient.DefaultServer);
+        var tokenFile = new Option<string?>("--token-file")
+        {
+            Description = "The operator token (<cluster-dir>/auth/operator.token), needed when the server is not on this host. Default: PROVISIONER_TOKEN_FILE.",
+            HelpName = "FILE",
+        };
+        ConsoleClient Client(ParseResult r) => ConsoleClient.For(r.GetValue(server) ?? env("PROVISIONER_SERVER") ?? ConsoleClient.DefaultServer,
+            r.GetValue(tokenFile) ?? env("PROVISIONER_TOKEN_FILE"));
         // Redrawing in place only makes sense on a terminal; a pipe or file gets plain lines.
         bool Terminal() => ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
 
         var watch = new Option<bool>("--watch") { Description = "Keep following the server's change feed; redraw in place on a terminal, print each new board otherwise." };
         var status = new Command("status", "Print the machine board (state, phase, timeline, stuck machines), discovered machines, approver and release of a running server.")
-            { server, watch };
+            { server, tokenFile, watch };
         status.SetAction((r, ct) => Run(stderr, async () =>
         {
             using var client = Client(r);
@@ -44,7 +50,7 @@ internal static partial class StatusCommands
         var timeout = new Option<string>("--timeout") { Description = "Give up after this long (e.g. 90s, 30m, 1h30m).", HelpName = "DURATION", DefaultValueFactory = _ => "30m" };
         var waitFor = new Command("wait-for",
             "Wait until the cluster is up: the bootstrap machine reported bootkube's 'complete' stage and every other machine is provisioned (its Node registered). Exit 0 then; 1 with the reason at the timeout.")
-            { what, timeout, server };
+            { what, timeout, server, tokenFile };
         waitFor.SetAction((r, ct) => Run(stderr, async () =>
         {
             var limit = ParseDuration(r.GetValue(timeout)!);
@@ -53,7 +59,7 @@ internal static partial class StatusCommands
         }));
 
         var name = new Argument<string>("name") { Description = "Machine name as written in the profiles." };
-        var list = new Command("list", "List known and discovered machines with their state and phase.") { server };
+        var list = new Command("list", "List known and discovered machines with their state and phase.") { server, tokenFile };
         list.SetAction((r, ct) => Run(stderr, async () =>
         {
             using var client = Client(r);
@@ -61,7 +67,7 @@ internal static partial class StatusCommands
             await stdout.WriteAsync(MachinesTable(doc.RootElement.GetProperty("machines")));
             return 0;
         }));
-        var show = new Command("show", "Show one machine: identity, state, phase, deliveries, history.") { name, server };
+        var show = new Command("show", "Show one machine: identity, state, phase, deliveries, history.") { name, server, tokenFile };
         show.SetAction((r, ct) => Run(stderr, async () =>
         {
             using var client = Client(r);
@@ -77,7 +83,20 @@ internal static partial class StatusCommands
             await stdout.WriteAsync(MachineDetails(machine));
             return 0;
         }));
-        var machinesCommand = new Command("machines", "Inspect the machines of a running server.") { list, show };
+        var reprovision = new Command("reprovision",
+            "Provision the machine afresh on its next boot: a new round in its state, its bootstrap tokens revoked (the next config carries a new one).")
+            { name, server, tokenFile };
+        reprovision.SetAction((r, ct) => Run(stderr, async () =>
+        {
+            using var client = Client(r);
+            using var answer = await client.ReprovisionAsync(r.GetValue(name)!, ct);
+            var root = answer.RootElement;
+            var revoked = root.GetProperty("revokedTokens").EnumerateArray().Select(t => t.GetString()).ToList();
+            await stdout.WriteLineAsync($"{Str(root, "machine")}: {Str(root, "phase")}; {revoked.Count} bootstrap token(s) revoked{(revoked.Count > 0 ? " (" + string.Join(", ", revoked) + ")" : "")}");
+            await stdout.WriteLineAsync(Str(root, "note"));
+            return 0;
+        }));
+        var machinesCommand = new Command("machines", "Inspect the machines of a running server, or provision one afresh.") { list, show, reprovision };
 
         return [status, waitFor, machinesCommand];
     }

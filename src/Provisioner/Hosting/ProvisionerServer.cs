@@ -112,6 +112,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
         app.MapBootEndpoints();
         app.MapIgnitionEndpoints();
         app.MapApiEndpoints();
+        app.MapReprovision();
         app.MapApproverEndpoints();
         var catalog = app.Services.GetRequiredService<CatalogStore>();
         var registry = app.Services.GetRequiredService<MachineRegistry>();

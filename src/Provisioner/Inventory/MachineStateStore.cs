@@ -28,7 +28,11 @@ public static class MachinePhases
 }
 
 /// <summary>The persisted provisioning facts of one machine.</summary>
-public sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveries, DateTimeOffset? JoinedAt)
+/// <remarks>
+/// <see cref="ArmedAt"/> is when an operator last asked for the machine to be provisioned afresh: deliveries
+/// before it belong to an earlier round and no longer make the machine "provisioning".
+/// </remarks>
+public sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveries, DateTimeOffset? JoinedAt, DateTimeOffset? ArmedAt = null)
 {
     public static MachineState New(string name) => new(name, [], null);
 
@@ -40,9 +44,13 @@ public sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveri
         return null;
     }
 
+    /// <summary>The newest delivery of that kind in the current provisioning round (since <see cref="ArmedAt"/>).</summary>
+    public Delivery? LastDeliveryThisRound(string what) =>
+        LastDelivery(what) is { } d && (ArmedAt is null || d.At >= ArmedAt) ? d : null;
+
     [JsonIgnore]
     public string Phase => JoinedAt is not null ? MachinePhases.Provisioned
-        : LastDelivery(DeliveryKinds.Ignition) is not null ? MachinePhases.Provisioning
+        : LastDeliveryThisRound(DeliveryKinds.Ignition) is not null ? MachinePhases.Provisioning
         : MachinePhases.Ready;
 }
 
@@ -135,6 +143,17 @@ public sealed class MachineStateStore : IHostedService
     }
 
     /// <summary>
+    /// Starts a new provisioning round for the machine: it is no longer joined, and deliveries so far are history.
+    /// </summary>
+    public Task ReprovisionAsync(string machineName, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        return UpdateAsync(states =>
+            states.SetItem(machineName, (states.GetValueOrDefault(machineName) ?? MachineState.New(machineName)) with { JoinedAt = null, ArmedAt = now }),
+            cancellationToken);
+    }
+
+    /// <summary>
     /// Queues <paramref name="change"/>; the first caller to find no write under way writes every change queued
     /// by then (and keeps writing while more arrive), so concurrent callers share fsyncs. Each call completes once
     /// its change is on disk.
@@ -202,7 +221,7 @@ public sealed class MachineStateStore : IHostedService
 
     // Records with ImmutableArray members compare arrays by reference; states compare by content.
     private static bool SameState(MachineState? a, MachineState? b) =>
-        a is null ? b is null : b is not null && a.Name == b.Name && a.JoinedAt == b.JoinedAt && a.Deliveries.SequenceEqual(b.Deliveries);
+        a is null ? b is null : b is not null && a.Name == b.Name && a.JoinedAt == b.JoinedAt && a.ArmedAt == b.ArmedAt && a.Deliveries.SequenceEqual(b.Deliveries);
 
     private static async Task<ImmutableDictionary<string, MachineState>> ReadAsync(string path, CancellationToken cancellationToken)
     {

@@ -218,3 +218,89 @@ public sealed class ApproverTokenLifecycleTests
         Assert.NotEmpty((await TokenFileAsync(h)).ForMachine("cp-0"));
     }
 }
+
+/// <summary><c>POST /api/v1/machines/{name}/reprovision</c> and <c>provisioner machines reprovision</c>.</summary>
+[Trait(Category.Name, Category.Integration)]
+public sealed class ReprovisionTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static async Task<BootstrapTokenStore> TokenFileAsync(ApproverHarness h) =>
+        await BootstrapTokenStore.OpenAsync(h.TokenFile, TimeProvider.System, TimeSpan.FromHours(24), Ct);
+
+    private static Task<HttpResponseMessage> ReprovisionAsync(ApproverHarness h, string machine, string contentType = "application/json") =>
+        h.Server.Client.PostAsync($"/api/v1/machines/{machine}/reprovision", new StringContent("{}", System.Text.Encoding.UTF8, contentType), Ct);
+
+    [Fact]
+    public async Task Reprovisioned_machine_starts_a_new_round_with_a_fresh_token_and_joins_again_once_its_old_node_is_gone()
+    {
+        await using var h = await ApproverHarness.CreateAsync("worker-0");
+        await h.StartServerAsync();
+        await h.FetchIgnitionAsync("worker-0");
+        await h.RegisterNodeAsync("worker-0");
+        await ApproverHarness.Eventually(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "the first round's token revoked");
+
+        using var answer = await ReprovisionAsync(h, "worker-0");
+        Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync(Ct));
+        Assert.Equal(MachinePhases.Ready, (await h.Server.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString());
+
+        await h.FetchIgnitionAsync("worker-0");
+        var fresh = Assert.Single((await TokenFileAsync(h)).ForMachine("worker-0"));
+        Assert.Equal(0, await h.MetricAsync("provisioner_bootstrap_tokens_reissued_after_join_total", ("machine", "worker-0")));
+        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", fresh.SecretName) is not null, "the fresh token's Secret");
+        // The last round's Node reports in: no proof for this round, so the fresh token stays.
+        var node = await h.Admin.CoreV1.ReadNodeAsync("worker-0", cancellationToken: Ct);
+        node.Metadata.Labels = new Dictionary<string, string> { ["touched"] = "yes" };
+        await h.Admin.CoreV1.ReplaceNodeAsync(node, "worker-0", cancellationToken: Ct);
+        await h.Admin.CoreV1.DeleteNodeAsync("worker-0", cancellationToken: Ct);
+
+        var csr = (await h.CreateCsrAsync(fresh.Value, new CsrSpec().Pem())).Metadata.Name;
+
+        Assert.Equal(CsrReasons.ApprovedFirstJoin, (await h.DecisionAsync(csr)).GetProperty("reason").GetString());
+        Assert.NotNull((await TokenFileAsync(h)).FindById(fresh.Id));
+    }
+
+    [Fact]
+    public async Task Reprovision_revokes_the_tokens_handed_out_so_far()
+    {
+        await using var h = await ApproverHarness.CreateAsync("worker-0");
+        await h.StartServerAsync();
+        var old = h.Tokens["worker-0"];
+        await h.WaitForTokenSecretAsync("worker-0");
+
+        using var answer = await ReprovisionAsync(h, "worker-0");
+
+        using var doc = System.Text.Json.JsonDocument.Parse(await answer.Content.ReadAsStringAsync(Ct));
+        Assert.Equal([old.Id], doc.RootElement.GetProperty("revokedTokens").EnumerateArray().Select(t => t.GetString()));
+        Assert.Null((await TokenFileAsync(h)).FindById(old.Id));
+        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", old.SecretName) is null, "the revoked token's Secret deleted");
+    }
+
+    [Fact]
+    public async Task Reprovision_needs_a_json_post_and_a_known_machine()
+    {
+        await using var h = await ApproverHarness.CreateAsync();
+        await h.StartServerAsync();
+
+        using var form = await ReprovisionAsync(h, "worker-0", "application/x-www-form-urlencoded");
+        using var unknown = await ReprovisionAsync(h, "worker-9");
+
+        Assert.Equal(System.Net.HttpStatusCode.UnsupportedMediaType, form.StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, unknown.StatusCode);
+    }
+
+    [Fact]
+    public async Task Cli_reprovisions_through_the_running_server()
+    {
+        await using var h = await ApproverHarness.CreateAsync("worker-0");
+        await h.StartServerAsync();
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        var exit = await Provisioner.Cli.CommandLine.InvokeAsync(["machines", "reprovision", "worker-0", "--server", h.Server.BaseAddress.ToString()],
+            stdout, stderr, _ => null, Ct);
+
+        Assert.True(exit == 0, stderr.ToString());
+        Assert.StartsWith($"worker-0: ready; 1 bootstrap token(s) revoked ({h.Tokens["worker-0"].Id})", stdout.ToString());
+    }
+}

@@ -74,7 +74,7 @@ public sealed class ReleaseTemplatesOptionTests : IDisposable
         var (exit, output, errors) = await RunAsync("release", "status", "--profiles", _tree.Profiles, "--store", Store);
 
         Assert.DoesNotContain("does not exist", errors);
-        Assert.Contains("release v1.31.2: 7 missing", output); // read the profiles: exit 1 says images are missing
+        Assert.Contains("release v1.31.2: 11 missing", output); // read the profiles: exit 1 says images are missing
         Assert.Equal(1, exit);
     }
 }

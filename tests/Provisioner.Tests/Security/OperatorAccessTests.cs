@@ -77,6 +77,9 @@ public sealed class OperatorAccessTests
             var (status, body) = await CurlAsync(lab.Client, $"http://{ServerAddress}:8080{path}");
             Assert.True(status == 401, $"{path}: {status} {body}");
         }
+        var reprovision = await CurlAsync(lab.Client, $"http://{ServerAddress}:8080/api/v1/machines/worker-0/reprovision",
+            "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}");
+        Assert.Equal(401, reprovision.Status);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite,
             File.GetUnixFileMode(Path.Combine(lab.ClusterDirectory, "auth", OperatorCredential.FileName)));
     }

@@ -43,8 +43,25 @@
 
   // HOOK (actions): buttons that change a machine's state (reprovision, …) belong here once their API exists.
   // Until then the board is read-only; there is no authentication in the server to decide who may act.
+  // Changes state, so the server answers only the operator (loopback, or the operator token) and only a JSON post,
+  // which another site cannot make a browser send without asking first.
   function machineActions(machine) {
-    return el('span', { class: 'muted', 'data-hook': 'machine-actions', 'data-machine': machine.name }, '—');
+    const button = el('button', { type: 'button', class: 'action', 'data-action': 'reprovision', 'data-machine': machine.name,
+      title: 'Provision afresh on the next boot: a new round, its bootstrap tokens revoked' }, 'reprovision');
+    button.addEventListener('click', async () => {
+      if (!window.confirm(`Reprovision ${machine.name}? Its next boot provisions it afresh and its current bootstrap tokens stop working.`)) return;
+      button.disabled = true;
+      try {
+        const response = await fetch(`/api/v1/machines/${encodeURIComponent(machine.name)}/reprovision`,
+          { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+        button.title = response.ok ? 'reprovisioned' : `refused: ${(await response.text()).trim()}`;
+      } catch (e) {
+        button.title = `failed: ${e}`;
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return el('span', { 'data-hook': 'machine-actions', 'data-machine': machine.name }, button);
   }
 
   function timeline(m) {

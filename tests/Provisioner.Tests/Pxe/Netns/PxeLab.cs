@@ -17,17 +17,20 @@ internal sealed class PxeLab : IAsyncDisposable
     public const string RangeStart = "192.0.2.100", RangeEnd = "192.0.2.199";
 
     private readonly string _scratch;
+    // The lab asks the operator API from the server's own address, not loopback: it needs the operator token.
+    private readonly string _operatorTokenFile;
 
     public NetworkNamespace Namespace { get; }
     public string Interface { get; }
     public BackgroundProcess Dnsmasq { get; }
     public BackgroundProcess Provisioner { get; }
 
-    private PxeLab(NetworkNamespace ns, string @interface, string scratch, BackgroundProcess dnsmasq, BackgroundProcess provisioner)
+    private PxeLab(NetworkNamespace ns, string @interface, string scratch, BackgroundProcess dnsmasq, BackgroundProcess provisioner, string operatorTokenFile)
     {
         Namespace = ns;
         Interface = @interface;
         _scratch = scratch;
+        _operatorTokenFile = operatorTokenFile;
         Dnsmasq = dnsmasq;
         Provisioner = provisioner;
     }
@@ -66,7 +69,8 @@ internal sealed class PxeLab : IAsyncDisposable
                 "--no-approver", // no Kubernetes API in the lab; the approver would only retry the example endpoint
                 .. extraServeArgs ?? []]);
             await provisioner.WaitForLineAsync(l => l.Contains("Application started"), TimeSpan.FromSeconds(60), ct);
-            return new PxeLab(ns, interfaceName, scratch, dhcp, provisioner);
+            return new PxeLab(ns, interfaceName, scratch, dhcp, provisioner,
+                Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tree.Profiles.TrimEnd('/')))!, "cluster", "auth", global::Provisioner.Api.OperatorCredential.FileName));
         }
         catch
         {
@@ -85,7 +89,10 @@ internal sealed class PxeLab : IAsyncDisposable
     {
         var curl = Requires.Program("curl", "curl");
         var output = Path.Combine(_scratch, "http-" + Guid.NewGuid().ToString("N"));
-        var result = await Namespace.RunAsync(curl, "-sS", "--fail", "--max-time", "30", "-o", output, $"http://{ServerAddress}:{HttpPort}{pathAndQuery}");
+        string[] auth = File.Exists(_operatorTokenFile)
+            ? ["-H", "Authorization: Bearer " + (await File.ReadAllTextAsync(_operatorTokenFile, TestContext.Current.CancellationToken)).Trim()]
+            : [];
+        var result = await Namespace.RunAsync(curl, ["-sS", "--fail", "--max-time", "30", .. auth, "-o", output, $"http://{ServerAddress}:{HttpPort}{pathAndQuery}"]);
         Assert.True(result.ExitCode == 0, $"GET {pathAndQuery}: {result}");
         var body = await File.ReadAllBytesAsync(output, TestContext.Current.CancellationToken);
         File.Delete(output);
