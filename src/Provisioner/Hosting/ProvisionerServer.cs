@@ -98,6 +98,10 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
         builder.Services.AddMachineState(Path.GetFullPath(options.ResolvedClusterDirectory));
         builder.Services.AddClusterAssets();
+        // After the cluster assets: it starts from their token store and rendered directory.
+        builder.Services.AddSingleton<PreparedIgnition>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<PreparedIgnition>());
+        builder.Services.AddSingleton<PreparedIpxe>();
         builder.Services.AddApprover(options);
         builder.Services.AddReleaseMirror(options);
         builder.Services.AddPxe(options.Pxe);
