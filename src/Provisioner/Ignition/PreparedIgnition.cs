@@ -47,6 +47,9 @@ internal sealed class PreparedIgnition(CatalogStore catalog, ClusterAssetService
     private long _stamp;
     private volatile Table _table = new(-1, null, new());
 
+    /// <summary>Whether prepared configs exist for the current catalog and nothing changed since they were made.</summary>
+    public bool IsCurrent => _table is { } t && t.Stamp == Volatile.Read(ref _stamp) && ReferenceEquals(t.Snapshot, catalog.Current);
+
     /// <summary>Passes of the background loop that completed (for tests that wait for prepared configs).</summary>
     public int PreparedPasses => Volatile.Read(ref _passes);
     private int _passes;
