@@ -71,8 +71,17 @@ public sealed class ProvisionerServer : IAsyncDisposable
               // prints it as one line; the host's own "Hosting failed to start" record would repeat it as a stack trace.
               .MinimumLevel.Override("Microsoft.Extensions.Hosting.Internal.Host", Serilog.Events.LogEventLevel.Fatal)
               .Enrich.FromLogContext();
-            if (options.LogFormat == LogFormat.Json) lc.WriteTo.Console(new RenderedCompactJsonFormatter());
-            else lc.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}");
+            const string textTemplate = "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}";
+            if (Console.IsOutputRedirected)
+            {
+                // The journal, a file or a pipe: lines are written in batches off the request threads (one request log
+                // line per request made the synchronous console sink the most expensive part of serving a config).
+                lc.WriteTo.Sink(new BatchingConsoleSink(options.LogFormat == LogFormat.Json
+                    ? new RenderedCompactJsonFormatter()
+                    : new Serilog.Formatting.Display.MessageTemplateTextFormatter(textTemplate)));
+            }
+            else if (options.LogFormat == LogFormat.Json) lc.WriteTo.Console(new RenderedCompactJsonFormatter());
+            else lc.WriteTo.Console(outputTemplate: textTemplate);
         });
 
         string? listenWarning = null;

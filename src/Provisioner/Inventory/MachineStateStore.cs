@@ -207,18 +207,34 @@ public sealed class MachineStateStore : IHostedService
     {
         // No cancellation: a change some caller waits for is written whole or not at all.
         await using var fileLock = await FileLock.AcquireAsync(_path, CancellationToken.None);
-        var current = await ReadAsync(_path, CancellationToken.None);
+        // Re-read only when the file is not the one this instance wrote last (another process wrote it since): in a
+        // boot storm writes follow each other back to back, and parsing the whole file again was most of their cost.
+        var current = _lastWritten is { } written && FileStamp.Of(_path) == written ? _byName : await ReadAsync(_path, CancellationToken.None);
         var next = current;
         foreach (var p in batch) next = p.Change(next);
         if (next.Any(kv => !SameState(current.GetValueOrDefault(kv.Key), kv.Value)))
         {
             var text = JsonSerializer.Serialize(new StoredStates([.. next.Values.OrderBy(m => m.Name, StringComparer.Ordinal)]), Json);
+            _lastWritten = null;
             await AtomicFile.WriteAsync(_path, text, AtomicFile.PrivateMode, CancellationToken.None);
+            _lastWritten = FileStamp.Of(_path);
         }
         // Changed relative to what this instance knew: another process's writes count too.
         var known = _byName;
         _byName = next;
         return [.. next.Keys.Where(k => !SameState(known.GetValueOrDefault(k), next[k]))];
+    }
+
+    private FileStamp? _lastWritten;
+
+    /// <summary>Length and modification time (to the tick) of a file: every write of it (an atomic rename) changes them.</summary>
+    private readonly record struct FileStamp(long Length, DateTime Modified)
+    {
+        public static FileStamp? Of(string path)
+        {
+            var info = new FileInfo(path);
+            return info.Exists ? new FileStamp(info.Length, info.LastWriteTimeUtc) : null;
+        }
     }
 
     // Records with ImmutableArray members compare arrays by reference; states compare by content.
