@@ -9,7 +9,8 @@
 #      interleaved rounds (ROUNDS × SECONDS s per endpoint and server, after a warm-up), and prints req/s and p99 side
 #      by side with the ratios. Target: provisioner ≥ 0.8× nginx's req/s, p99 ≤ 1.5× nginx's.
 # Everything runs on loopback from a temporary directory, nothing else is touched; it stops by itself.
-# Usage: bench/serve.sh   (env: WORKERS=100 ROUNDS=3 SECONDS_PER_ROUND=10 CONNECTIONS=256 THREADS=2 KEEP=1)
+# Usage: bench/serve.sh   (env: WORKERS=100 ROUNDS=3 SECONDS_PER_ROUND=10 CONNECTIONS=256 THREADS=2 KEEP=1,
+#        PROVISIONER_BUILD=dir of a provisioner.dll build to use instead of building this tree)
 # Needs: dotnet, curl, nginx, wrk (Debian: apt-get install -y nginx wrk).
 set -euo pipefail
 
@@ -45,8 +46,12 @@ cpu_seconds() { # pid... → user+system CPU seconds of those processes
   echo "scale=2; $total / $(getconf CLK_TCK)" | bc
 }
 
-echo "building Provisioner (Release)..." >&2
-dotnet build "$repo/src/Provisioner" -c Release -v q -nologo -o "$work/provisioner" >/dev/null
+if [ -n "${PROVISIONER_BUILD:-}" ]; then
+  cp -r "$PROVISIONER_BUILD" "$work/provisioner" # a build made elsewhere (say of an older commit, to compare)
+else
+  echo "building Provisioner (Release)..." >&2
+  dotnet build "$repo/src/Provisioner" -c Release -v q -nologo -o "$work/provisioner" >/dev/null
+fi
 
 # Profiles: the example cluster and roles, one bootstrap, one control-plane and $workers worker machines.
 mkdir -p "$work/profiles"
