@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Provisioner.Catalog;
 using Provisioner.Hosting;
+using Provisioner.Ignition;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
@@ -18,24 +19,27 @@ public static class BootEndpoints
         app.MapGet("/boot.ipxe", (HttpContext context, CatalogStore catalog) =>
             Script(ProvisionerUrls.BaseFor(context, catalog.Current.Profiles.Cluster), IpxeScripts.Chain));
 
-        app.MapGet("/ipxe", (HttpContext context, CatalogStore catalog, MachineRegistry registry, ContentStore releaseStore) =>
+        var queries = new MatchedQueries();
+        app.MapGet("/ipxe", (HttpContext context, CatalogStore catalog, MachineRegistry registry, ContentStore releaseStore, PreparedIpxe scripts) =>
         {
             var snapshot = catalog.Current;
             var baseUrl = ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
-            if (!BootQuery.TryParse(context.Request.Query, out var query, out var error))
-                return PlainText.Problem(StatusCodes.Status400BadRequest, error);
+            var (query, match, error) = queries.Match(snapshot, context.Request);
+            if (error is not null) return PlainText.Problem(StatusCodes.Status400BadRequest, error);
 
             var remote = context.Connection.RemoteIpAddress?.ToString();
-            if (MachineMatcher.Match(snapshot.Profiles, query) is not { } match)
+            if (match is null)
             {
-                registry.RecordDiscovered(query, BootStage.Ipxe, remote);
-                context.SetMachine("unknown:" + query.DiscoveryKey);
+                registry.RecordDiscovered(query!, BootStage.Ipxe, remote);
+                context.SetMachine("unknown:" + query!.DiscoveryKey);
                 return Script(baseUrl, b => IpxeScripts.Unknown(b, query, BootQuery.ToQueryString(query)));
             }
-            registry.RecordKnown(match.Machine, query, BootStage.Ipxe, remote, $"matched by {match.MatchedBy.ToString().ToLowerInvariant()}");
+            registry.RecordKnown(match.Machine, query!, BootStage.Ipxe, remote, $"matched by {match.MatchedBy.ToString().ToLowerInvariant()}");
             context.SetMachine(match.Machine.Name);
-            var artifacts = BootArtifacts.Resolver(snapshot.Profiles, releaseStore, Architectures.FromIpxe(context.Request.Query["arch"].ToString()));
-            return Script(baseUrl, b => IpxeScripts.ForMachine(b, snapshot.Profiles, match.Machine, query, artifacts));
+            var body = scripts.For(snapshot, match.Machine, query!, baseUrl, context.Request, releaseStore);
+            context.Response.Headers.ETag = body.ETag;
+            if (ETags.NoneMatchFails(context.Request, body.ETag)) return Results.StatusCode(StatusCodes.Status304NotModified);
+            return Results.Bytes(body.Bytes, IpxeScripts.ContentType);
         });
         return app;
     }

@@ -35,6 +35,13 @@ public sealed class CatalogStore : IHostedService, IDisposable
 
     public CatalogSnapshot Current => _current;
 
+    /// <summary>
+    /// Raised after a reload took a new snapshot (not for a rejected one), so what is derived from the catalog —
+    /// the cluster directory, prepared Ignition configs — is rebuilt once per change instead of per request.
+    /// Handlers run on the reloading thread: they should only schedule work.
+    /// </summary>
+    public event Action<CatalogSnapshot>? Changed;
+
     /// <summary>Problems of the last reload attempt, empty when it succeeded.</summary>
     public IReadOnlyList<ProfileDiagnostic> LastReloadProblems { get; private set; } = [];
 
@@ -75,6 +82,7 @@ public sealed class CatalogStore : IHostedService, IDisposable
                 return false;
             }
             _current = snapshot;
+            Changed?.Invoke(snapshot);
             _logger.LogInformation("Profiles reloaded: {Machines} machines, {Roles} roles, {Templates} templates in {ElapsedMs:0.0} ms",
                 snapshot.Profiles.Machines.Length, snapshot.Profiles.Roles.Count, snapshot.Templates.Templates.Count,
                 _time.GetElapsedTime(started).TotalMilliseconds);

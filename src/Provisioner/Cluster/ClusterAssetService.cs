@@ -85,6 +85,41 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
         return MachineMaterial.For(await AssetsAsync(snapshot.Profiles, topology, ct), machine, token);
     }
 
+    /// <summary>
+    /// The material <see cref="MaterialForServingAsync"/> would return for <paramref name="machine"/> right now, but only
+    /// when serving it would mint nothing (every token it would mint already exists and is usable), with the time until
+    /// which that stays so; null when the next serve must mint (a token is missing or has less than a quarter of its
+    /// lifetime left). Reads the tokens this process knows, never the token file: it is for preparing configs ahead of
+    /// requests, and a token another process wrote reaches this store as a <see cref="BootstrapTokenStore.Changed"/>.
+    /// </summary>
+    internal async Task<PreparedMaterial?> MaterialWithoutMintingAsync(CatalogSnapshot snapshot, MachineSpec machine, CancellationToken ct)
+    {
+        await EnsureRenderedAsync(snapshot, ct);
+        var topology = ClusterTopology.For(snapshot.Profiles, options.Pki);
+        // The same set MaterialForServingAsync passes to GetOrMintAsync.
+        var mintFor = topology.KindOf(machine) == MachineKind.Bootstrap
+            ? snapshot.Profiles.Machines.Where(m => topology.JoinsWithToken(m) && machineState.Get(m.Name)?.JoinedAt is null)
+            : [machine];
+        var until = DateTimeOffset.MaxValue;
+        BootstrapToken? token = null;
+        foreach (var m in mintFor.Where(topology.JoinsWithToken))
+        {
+            // GetOrMintAsync keeps the newest unexpired token while more than a quarter of its lifetime is left.
+            if (Tokens.FindForMachine(m.Name) is not { } existing) return null;
+            var usableUntil = existing.Expires - Tokens.Lifetime / 4;
+            if (usableUntil <= time.GetUtcNow()) return null;
+            if (usableUntil < until) until = usableUntil;
+            if (m.Name == machine.Name) token = existing;
+        }
+        return new PreparedMaterial(MachineMaterial.For(await AssetsAsync(snapshot.Profiles, topology, ct), machine, token), until);
+    }
+
+    /// <summary>
+    /// Forgets the assets read from tls/ (a file there changed: an operator replaced or deleted a key), so the next
+    /// use reads the directory again and a broken directory is a 503, not a config built from what it used to hold.
+    /// </summary>
+    internal void ForgetAssets() => _cache = null;
+
     private async Task<ClusterAssetSet> AssetsAsync(ProfileSet profiles, ClusterTopology topology, CancellationToken ct)
     {
         var version = Volatile.Read(ref _tokenVersion);
@@ -96,7 +131,8 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
         return assets;
     }
 
-    private async Task EnsureRenderedAsync(CatalogSnapshot snapshot, CancellationToken ct)
+    /// <summary>Renders the cluster directory for <paramref name="snapshot"/> unless that was done already (once per catalog).</summary>
+    internal async Task EnsureRenderedAsync(CatalogSnapshot snapshot, CancellationToken ct)
     {
         if (ReferenceEquals(_renderedFor, snapshot.Profiles)) return;
         await _gate.WaitAsync(ct);
@@ -117,6 +153,9 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
         }
     }
 }
+
+/// <summary>A machine's material for a prepared config, and until when serving it would mint no token.</summary>
+internal sealed record PreparedMaterial(MachineMaterial Material, DateTimeOffset ReusableUntil);
 
 public static class ClusterServiceCollectionExtensions
 {

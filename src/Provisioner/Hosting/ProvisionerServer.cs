@@ -73,8 +73,17 @@ public sealed class ProvisionerServer : IAsyncDisposable
               .MinimumLevel.Override("Microsoft.Extensions.Hosting.Internal.Host", Serilog.Events.LogEventLevel.Fatal)
               .Enrich.FromLogContext()
               .Enrich.With<ControlCharacterEscaper>();
-            if (options.LogFormat == LogFormat.Json) lc.WriteTo.Console(new RenderedCompactJsonFormatter());
-            else lc.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}");
+            const string textTemplate = "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}";
+            if (Console.IsOutputRedirected)
+            {
+                // The journal, a file or a pipe: lines are written in batches off the request threads (one request log
+                // line per request made the synchronous console sink the most expensive part of serving a config).
+                lc.WriteTo.Sink(new BatchingConsoleSink(options.LogFormat == LogFormat.Json
+                    ? new RenderedCompactJsonFormatter()
+                    : new Serilog.Formatting.Display.MessageTemplateTextFormatter(textTemplate)));
+            }
+            else if (options.LogFormat == LogFormat.Json) lc.WriteTo.Console(new RenderedCompactJsonFormatter());
+            else lc.WriteTo.Console(outputTemplate: textTemplate);
         });
 
         string? listenWarning = null;
@@ -101,6 +110,10 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddMachineState(Path.GetFullPath(options.ResolvedClusterDirectory));
         builder.Services.AddOperatorCredential(Path.GetFullPath(options.ResolvedClusterDirectory));
         builder.Services.AddClusterAssets();
+        // After the cluster assets: it starts from their token store and rendered directory.
+        builder.Services.AddSingleton<PreparedIgnition>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<PreparedIgnition>());
+        builder.Services.AddSingleton<PreparedIpxe>();
         builder.Services.AddApprover(options);
         builder.Services.AddReleaseMirror(options);
         builder.Services.AddPxe(options.Pxe);

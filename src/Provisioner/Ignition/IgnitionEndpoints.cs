@@ -4,49 +4,64 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Provisioner.Boot;
 using Provisioner.Catalog;
-using Provisioner.Cluster;
 using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
-using Provisioner.Profiles;
-using Provisioner.Rendering;
 
 namespace Provisioner.Ignition;
 
-/// <summary><c>GET /ignition</c>: a machine's rendered Ignition config, in the spec version it accepts.</summary>
+/// <summary>
+/// <c>GET /ignition</c>: a machine's rendered Ignition config, in the spec version it accepts. The config is prepared
+/// ahead of the request (<see cref="PreparedIgnition"/>); the request matches the machine, negotiates the version,
+/// records the delivery and sends the prepared bytes with their ETag.
+/// </summary>
 public static class IgnitionEndpoints
 {
     public static IEndpointRouteBuilder MapIgnitionEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/ignition", async (HttpContext context, CatalogStore catalog, IgnitionRenderer renderer, MachineRegistry registry, ClusterAssetService cluster,
-            MachineStateStore machineState, ILoggerFactory loggers) =>
+        var queries = new MatchedQueries();
+        app.MapGet("/ignition", async (HttpContext context, CatalogStore catalog, PreparedIgnition prepared, MachineRegistry registry,
+            MachineStateStore machineState, TimeProvider time, ILoggerFactory loggers) =>
         {
             var snapshot = catalog.Current;
-            if (!BootQuery.TryParse(context.Request.Query, out var query, out var error))
-                return PlainText.Problem(StatusCodes.Status400BadRequest, error);
-            if (MachineMatcher.Match(snapshot.Profiles, query) is not { } match)
-                return PlainText.Problem(StatusCodes.Status404NotFound, $"no machine profile matches {query}");
+            var (query, match, error) = queries.Match(snapshot, context.Request);
+            if (error is not null) return PlainText.Problem(StatusCodes.Status400BadRequest, error);
+            if (match is null) return PlainText.Problem(StatusCodes.Status404NotFound, $"no machine profile matches {query}");
 
             context.SetMachine(match.Machine.Name);
-            var baseUrl = new Uri(ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster) + "/");
-            var (material, unavailable) = await cluster.TryMaterialForServingAsync(snapshot, match.Machine, context.RequestAborted);
-            if (material is null) return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, unavailable!);
-            var config = renderer.Render(snapshot.Templates, snapshot.Profiles, match.Machine, baseUrl, material);
-            var negotiated = IgnitionNegotiation.Choose(context.Request.Headers.Accept.ToString(), config);
+            var baseUrl = ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
+            var (config, unavailable) = await prepared.GetAsync(snapshot, match.Machine, baseUrl, context.RequestAborted);
+            if (config is null) return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, unavailable!);
+            var negotiated = config.Negotiate(context.Request.Headers.Accept.ToString());
             if (!negotiated.IsAcceptable)
                 return PlainText.Problem(StatusCodes.Status406NotAcceptable, negotiated.NotAcceptableReason);
-
+            var body = config.Body(negotiated.Version);
             var remote = context.Connection.RemoteIpAddress?.ToString();
-            // On disk before the config leaves: the approver's first-join rule must hold across a restart (Ignition runs once).
-            try { await machineState.RecordDeliveryAsync(match.Machine.Name, DeliveryKinds.Ignition, remote, context.RequestAborted); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            var spec = $"spec {IgnitionSpec.Format(negotiated.Version)}";
+            if (ETags.NoneMatchFails(context.Request, body.ETag))
             {
-                loggers.CreateLogger(typeof(IgnitionEndpoints)).LogError(e, "Cannot record the Ignition delivery to {Machine} in {File}", match.Machine.Name, machineState.FilePath);
-                return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, "the delivery cannot be recorded (details in the server log); try again");
+                // The client holds exactly these bytes already: nothing is delivered, so nothing is recorded as delivered.
+                registry.RecordKnown(match.Machine, query!, BootStage.Ignition, remote, spec + ", not modified");
+                context.Response.Headers.CacheControl = "no-store";
+                context.Response.Headers.ETag = body.ETag;
+                return Results.StatusCode(StatusCodes.Status304NotModified);
             }
-            registry.RecordKnown(match.Machine, query, BootStage.Ignition, remote, $"spec {IgnitionSpec.Format(negotiated.Version)}");
+
+            // On disk before the config leaves: the approver's first-join rule must hold across a restart (Ignition runs
+            // once). A repeat from the same address within a second is on disk already (see RepeatDeliveries).
+            if (!RepeatDeliveries.AlreadyRecorded(machineState.Get(match.Machine.Name), DeliveryKinds.Ignition, remote, time.GetUtcNow()))
+            {
+                try { await machineState.RecordDeliveryAsync(match.Machine.Name, DeliveryKinds.Ignition, remote, context.RequestAborted); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+                {
+                    loggers.CreateLogger(typeof(IgnitionEndpoints)).LogError(e, "Cannot record the Ignition delivery to {Machine} in {File}", match.Machine.Name, machineState.FilePath);
+                    return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, "the delivery cannot be recorded (details in the server log); try again");
+                }
+            }
+            registry.RecordKnown(match.Machine, query!, BootStage.Ignition, remote, spec);
             context.Response.Headers.CacheControl = "no-store";
-            return Results.Bytes(IgnitionJson.SerializeToUtf8(config.WithVersion(negotiated.Version)), negotiated.ContentType);
+            context.Response.Headers.ETag = body.ETag;
+            return Results.Bytes(body.Bytes, negotiated.ContentType);
         });
         return app;
     }

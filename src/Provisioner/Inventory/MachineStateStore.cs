@@ -16,6 +16,27 @@ public static class DeliveryKinds
     public const string Ignition = "ignition";
 }
 
+/// <summary>
+/// Which deliveries need not be written again. A boot storm (or a machine retrying in a loop) fetches the same config
+/// many times a second; each recorded delivery is an fsync'd rewrite of the state file that the request waits for.
+/// A delivery of the same kind to the same address less than <see cref="Window"/> after the newest recorded one adds
+/// nothing the approver uses: its window starts at a delivery already on disk (and ends at most a second earlier than
+/// it would with the repeat recorded), the address is the same, and the history keeps its bound anyway. The first
+/// delivery, one from another address, and one after the window are always written before the config leaves.
+/// </summary>
+public static class RepeatDeliveries
+{
+    public static readonly TimeSpan Window = TimeSpan.FromSeconds(1);
+
+    /// <summary>True when <paramref name="state"/>'s newest <paramref name="what"/> delivery went to <paramref name="address"/> within the window before <paramref name="now"/>.</summary>
+    public static bool AlreadyRecorded(MachineState? state, string what, string? address, DateTimeOffset now)
+    {
+        if (address is null || state?.LastDelivery(what) is not { } last || last.Address != address) return false;
+        var age = now - last.At;
+        return age >= TimeSpan.Zero && age < Window;
+    }
+}
+
 /// <summary>Where a known machine is in its provisioning, as persisted in the machine state file.</summary>
 public static class MachinePhases
 {
@@ -205,18 +226,34 @@ public sealed class MachineStateStore : IHostedService
     {
         // No cancellation: a change some caller waits for is written whole or not at all.
         await using var fileLock = await FileLock.AcquireAsync(_path, CancellationToken.None);
-        var current = await ReadAsync(_path, CancellationToken.None);
+        // Re-read only when the file is not the one this instance wrote last (another process wrote it since): in a
+        // boot storm writes follow each other back to back, and parsing the whole file again was most of their cost.
+        var current = _lastWritten is { } written && FileStamp.Of(_path) == written ? _byName : await ReadAsync(_path, CancellationToken.None);
         var next = current;
         foreach (var p in batch) next = p.Change(next);
         if (next.Any(kv => !SameState(current.GetValueOrDefault(kv.Key), kv.Value)))
         {
             var text = JsonSerializer.Serialize(new StoredStates([.. next.Values.OrderBy(m => m.Name, StringComparer.Ordinal)]), Json);
+            _lastWritten = null;
             await AtomicFile.WriteAsync(_path, text, AtomicFile.PrivateMode, CancellationToken.None);
+            _lastWritten = FileStamp.Of(_path);
         }
         // Changed relative to what this instance knew: another process's writes count too.
         var known = _byName;
         _byName = next;
         return [.. next.Keys.Where(k => !SameState(known.GetValueOrDefault(k), next[k]))];
+    }
+
+    private FileStamp? _lastWritten;
+
+    /// <summary>Length and modification time (to the tick) of a file: every write of it (an atomic rename) changes them.</summary>
+    private readonly record struct FileStamp(long Length, DateTime Modified)
+    {
+        public static FileStamp? Of(string path)
+        {
+            var info = new FileInfo(path);
+            return info.Exists ? new FileStamp(info.Length, info.LastWriteTimeUtc) : null;
+        }
     }
 
     // Records with ImmutableArray members compare arrays by reference; states compare by content.

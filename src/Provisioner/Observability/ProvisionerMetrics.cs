@@ -27,6 +27,11 @@ public sealed class ProvisionerMetrics
         TokensReissuedAfterJoin = factory.CreateCounter("provisioner_bootstrap_tokens_reissued_after_join_total",
             "Bootstrap tokens minted for a machine whose node had already joined (its config fetched again after its token was revoked).",
             new CounterConfiguration { LabelNames = ["machine"] });
+        IgnitionRenders = factory.CreateCounter("provisioner_ignition_renders_total",
+            "Ignition configs rendered, by trigger: 'change' (prepared ahead of requests after the catalog, tokens or cluster directory changed) or 'request' (a request found no prepared config).",
+            new CounterConfiguration { LabelNames = ["trigger"] });
+        IpxeRenders = factory.CreateCounter("provisioner_ipxe_renders_total",
+            "Machine iPXE scripts built; each distinct machine query and base URL is built once per catalog snapshot.");
     }
 
     public CollectorRegistry Registry { get; }
@@ -37,6 +42,8 @@ public sealed class ProvisionerMetrics
     public Gauge MachinePhases { get; }
     public Counter DiscoveredEvicted { get; }
     public Counter TokensReissuedAfterJoin { get; }
+    public Counter IgnitionRenders { get; }
+    public Counter IpxeRenders { get; }
 
     public async Task WriteAsync(Stream destination, CancellationToken cancellationToken) =>
         await Registry.CollectAndExportAsTextAsync(destination, cancellationToken);

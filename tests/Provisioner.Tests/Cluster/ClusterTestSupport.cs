@@ -76,6 +76,9 @@ internal static class IgnitionFiles
             f => new IgnitionFile(f.Path, Encoding.UTF8.GetString(DataUrl.Decode(f.Contents!)), f.Mode ?? 420), StringComparer.Ordinal);
     }
 
+    /// <summary>Every file's decoded text, concatenated: for asserting what a config carries anywhere in its files.</summary>
+    public static string DecodeAll(string json) => string.Join('\n', Decode(json).Values.Select(f => f.Text));
+
     public static string Unit(string json, string name)
     {
         using var doc = JsonDocument.Parse(json);

@@ -55,12 +55,24 @@ public sealed class ServeRenderTests : IDisposable
         Assert.Equal(["cp-0=https://192.0.2.21:2380", "cp-1=https://192.0.2.22:2380"], initial.Split(',').Order(StringComparer.Ordinal));
     }
 
-    [Fact]
-    public async Task A_broken_cluster_directory_is_a_503_with_a_reason_not_a_stack_trace()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the machine's config was served (and prepared) before the key went missing
+    public async Task A_broken_cluster_directory_is_a_503_with_a_reason_not_a_stack_trace(bool servedBefore)
     {
         await using var server = await RunningServer.StartAsync(_tree);
+        if (servedBefore)
+            Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/ignition?mac=52:54:00:00:20:01", Ct)).StatusCode);
         File.Delete(Path.Combine(ClusterDir, "tls", "apiserver.key"));
-        var response = await server.Client.GetAsync("/ignition?mac=52:54:00:00:20:01", Ct);
+        // Configs are prepared ahead of requests; the deletion reaches them through a watch on tls/, so allow it a moment.
+        HttpResponseMessage response;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        do
+        {
+            response = await server.Client.GetAsync("/ignition?mac=52:54:00:00:20:01", Ct);
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable || DateTime.UtcNow > deadline) break;
+            await Task.Delay(20, Ct);
+        } while (true);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         var body = await response.Content.ReadAsStringAsync(Ct);
         Assert.Contains("the cluster assets for cp-0 are unavailable", body);

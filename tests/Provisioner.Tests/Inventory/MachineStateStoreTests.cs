@@ -89,6 +89,24 @@ public sealed class MachineStateStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_store_that_wrote_last_still_reads_what_another_store_wrote_after_it()
+    {
+        // The store skips re-reading the file it wrote itself; a write by another process in between must be seen.
+        var serve = await OpenAsync();
+        var other = await OpenAsync();
+        await serve.RecordDeliveryAsync("worker-0", DeliveryKinds.Ignition, "192.0.2.30", Ct);
+        await other.MarkJoinedAsync(["cp-0"], Ct);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await serve.RecordDeliveryAsync("worker-1", DeliveryKinds.Ignition, "192.0.2.31", Ct);
+        await serve.RecordDeliveryAsync("worker-0", DeliveryKinds.Ignition, "192.0.2.30", Ct);
+
+        var reopened = await OpenAsync();
+        Assert.NotNull(reopened.Get("cp-0")!.JoinedAt);
+        Assert.Equal(2, reopened.Get("worker-0")!.Deliveries.Length);
+        Assert.Single(reopened.Get("worker-1")!.Deliveries);
+    }
+
+    [Fact]
     public async Task Changed_names_the_machines_whose_state_changed()
     {
         var store = await OpenAsync();
