@@ -22,7 +22,8 @@ public static class DeliveryKinds
 /// A delivery of the same kind to the same address less than <see cref="Window"/> after the newest recorded one adds
 /// nothing the approver uses: its window starts at a delivery already on disk (and ends at most a second earlier than
 /// it would with the repeat recorded), the address is the same, and the history keeps its bound anyway. The first
-/// delivery, one from another address, and one after the window are always written before the config leaves.
+/// delivery, the first of a provisioning round (after a reprovision), one from another address, and one after the
+/// window are always written before the config leaves.
 /// </summary>
 public static class RepeatDeliveries
 {
@@ -31,7 +32,7 @@ public static class RepeatDeliveries
     /// <summary>True when <paramref name="state"/>'s newest <paramref name="what"/> delivery went to <paramref name="address"/> within the window before <paramref name="now"/>.</summary>
     public static bool AlreadyRecorded(MachineState? state, string what, string? address, DateTimeOffset now)
     {
-        if (address is null || state?.LastDelivery(what) is not { } last || last.Address != address) return false;
+        if (address is null || state?.LastDeliveryThisRound(what) is not { } last || last.Address != address) return false;
         var age = now - last.At;
         return age >= TimeSpan.Zero && age < Window;
     }

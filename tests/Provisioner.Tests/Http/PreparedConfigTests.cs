@@ -270,6 +270,13 @@ public sealed class RepeatDeliveriesTests
     }
 
     [Fact]
+    public void The_first_delivery_after_a_reprovision_is_recorded()
+    {
+        var state = With(new Delivery(DeliveryKinds.Ignition, Now.AddMilliseconds(-300), "10.0.0.1")) with { ArmedAt = Now.AddMilliseconds(-100) };
+        Assert.False(RepeatDeliveries.AlreadyRecorded(state, DeliveryKinds.Ignition, "10.0.0.1", Now));
+    }
+
+    [Fact]
     public void Only_the_newest_delivery_counts()
     {
         var state = With(new Delivery(DeliveryKinds.Ignition, Now.AddMilliseconds(-200), "10.0.0.1"),
