@@ -88,6 +88,31 @@ public static class ClusterManifests
 
     private const string Rbac = "rbac.authorization.k8s.io";
 
+    /// <summary>
+    /// A DaemonSet of a node agent (kube-proxy, flannel): on every Linux node, in the host network, critical, tolerating
+    /// every taint, under its own service account.
+    /// </summary>
+    private static V1DaemonSet NodeAgent(string name, Dictionary<string, string> labels, string serviceAccount, V1PodSpec pod)
+    {
+        pod.HostNetwork = true;
+        pod.PriorityClassName = "system-node-critical";
+        pod.ServiceAccountName = serviceAccount;
+        pod.NodeSelector = new Dictionary<string, string> { ["kubernetes.io/os"] = "linux" };
+        pod.Tolerations = [new V1Toleration { OperatorProperty = "Exists" }];
+        return new V1DaemonSet
+        {
+            ApiVersion = "apps/v1",
+            Kind = "DaemonSet",
+            Metadata = Meta(name, "kube-system", labels),
+            Spec = new V1DaemonSetSpec
+            {
+                Selector = new V1LabelSelector { MatchLabels = labels },
+                UpdateStrategy = new V1DaemonSetUpdateStrategy { Type = "RollingUpdate" },
+                Template = new V1PodTemplateSpec { Metadata = new V1ObjectMeta { Labels = labels }, Spec = pod },
+            },
+        };
+    }
+
     private static V1ClusterRoleBinding BindClusterRole(string name, string clusterRole, Rbacv1Subject subject) => new()
     {
         ApiVersion = Rbac + "/v1",
@@ -200,53 +225,33 @@ public static class ClusterManifests
                 Metadata = Meta("kube-proxy", "kube-system", labels),
                 Data = new Dictionary<string, string> { ["config.conf"] = config, ["kubeconfig.conf"] = kubeconfig },
             },
-            new V1DaemonSet
+            NodeAgent("kube-proxy", labels, "kube-proxy", new V1PodSpec
             {
-                ApiVersion = "apps/v1",
-                Kind = "DaemonSet",
-                Metadata = Meta("kube-proxy", "kube-system", labels),
-                Spec = new V1DaemonSetSpec
-                {
-                    Selector = new V1LabelSelector { MatchLabels = labels },
-                    UpdateStrategy = new V1DaemonSetUpdateStrategy { Type = "RollingUpdate" },
-                    Template = new V1PodTemplateSpec
+                Containers =
+                [
+                    new V1Container
                     {
-                        Metadata = new V1ObjectMeta { Labels = labels },
-                        Spec = new V1PodSpec
-                        {
-                            HostNetwork = true,
-                            PriorityClassName = "system-node-critical",
-                            ServiceAccountName = "kube-proxy",
-                            NodeSelector = new Dictionary<string, string> { ["kubernetes.io/os"] = "linux" },
-                            Tolerations = [new V1Toleration { OperatorProperty = "Exists" }],
-                            Containers =
-                            [
-                                new V1Container
-                                {
-                                    Name = "kube-proxy",
-                                    Image = ClusterImages.For(topology.Profiles, ClusterImages.Proxy),
-                                    ImagePullPolicy = "IfNotPresent",
-                                    Command = ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"],
-                                    Env = [new V1EnvVar { Name = "NODE_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "spec.nodeName" } } }],
-                                    SecurityContext = new V1SecurityContext { Privileged = true },
-                                    VolumeMounts =
-                                    [
-                                        new V1VolumeMount { Name = "kube-proxy", MountPath = "/var/lib/kube-proxy" },
-                                        new V1VolumeMount { Name = "xtables-lock", MountPath = "/run/xtables.lock" },
-                                        new V1VolumeMount { Name = "lib-modules", MountPath = "/lib/modules", ReadOnlyProperty = true },
-                                    ],
-                                },
-                            ],
-                            Volumes =
-                            [
-                                new V1Volume { Name = "kube-proxy", ConfigMap = new V1ConfigMapVolumeSource { Name = "kube-proxy" } },
-                                new V1Volume { Name = "xtables-lock", HostPath = new V1HostPathVolumeSource { Path = "/run/xtables.lock", Type = "FileOrCreate" } },
-                                new V1Volume { Name = "lib-modules", HostPath = new V1HostPathVolumeSource { Path = "/lib/modules" } },
-                            ],
-                        },
+                        Name = "kube-proxy",
+                        Image = ClusterImages.For(topology.Profiles, ClusterImages.Proxy),
+                        ImagePullPolicy = "IfNotPresent",
+                        Command = ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"],
+                        Env = [new V1EnvVar { Name = "NODE_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "spec.nodeName" } } }],
+                        SecurityContext = new V1SecurityContext { Privileged = true },
+                        VolumeMounts =
+                        [
+                            new V1VolumeMount { Name = "kube-proxy", MountPath = "/var/lib/kube-proxy" },
+                            new V1VolumeMount { Name = "xtables-lock", MountPath = "/run/xtables.lock" },
+                            new V1VolumeMount { Name = "lib-modules", MountPath = "/lib/modules", ReadOnlyProperty = true },
+                        ],
                     },
-                },
-            },
+                ],
+                Volumes =
+                [
+                    new V1Volume { Name = "kube-proxy", ConfigMap = new V1ConfigMapVolumeSource { Name = "kube-proxy" } },
+                    new V1Volume { Name = "xtables-lock", HostPath = new V1HostPathVolumeSource { Path = "/run/xtables.lock", Type = "FileOrCreate" } },
+                    new V1Volume { Name = "lib-modules", HostPath = new V1HostPathVolumeSource { Path = "/lib/modules" } },
+                ],
+            }),
         ];
     }
 
@@ -462,90 +467,70 @@ public static class ClusterManifests
                 Metadata = Meta("kube-flannel-cfg", "kube-system", labels),
                 Data = new Dictionary<string, string> { ["cni-conf.json"] = cniConf, ["net-conf.json"] = netConf },
             },
-            new V1DaemonSet
+            NodeAgent("kube-flannel", labels, "flannel", new V1PodSpec
             {
-                ApiVersion = "apps/v1",
-                Kind = "DaemonSet",
-                Metadata = Meta("kube-flannel", "kube-system", labels),
-                Spec = new V1DaemonSetSpec
-                {
-                    Selector = new V1LabelSelector { MatchLabels = labels },
-                    UpdateStrategy = new V1DaemonSetUpdateStrategy { Type = "RollingUpdate" },
-                    Template = new V1PodTemplateSpec
+                InitContainers =
+                [
+                    new V1Container
                     {
-                        Metadata = new V1ObjectMeta { Labels = labels },
-                        Spec = new V1PodSpec
-                        {
-                            HostNetwork = true,
-                            PriorityClassName = "system-node-critical",
-                            ServiceAccountName = "flannel",
-                            NodeSelector = new Dictionary<string, string> { ["kubernetes.io/os"] = "linux" },
-                            Tolerations = [new V1Toleration { OperatorProperty = "Exists" }],
-                            InitContainers =
-                            [
-                                new V1Container
-                                {
-                                    Name = "install-cni-plugin",
-                                    Image = pluginImage,
-                                    ImagePullPolicy = "IfNotPresent",
-                                    Command = ["/bin/sh", "-c",
-                                        "set -e; cp -f /flannel /host/opt/cni/bin/flannel; " +
-                                        "for p in /opt/cni/bin/*; do if [ -f \"$p\" ]; then cp -f \"$p\" /host/opt/cni/bin/; fi; done"],
-                                    VolumeMounts = [new V1VolumeMount { Name = "cni-plugin", MountPath = "/host" + CniBinDir }],
-                                },
-                                new V1Container
-                                {
-                                    Name = "install-cni",
-                                    Image = flannelImage,
-                                    ImagePullPolicy = "IfNotPresent",
-                                    Command = ["cp"],
-                                    Args = ["-f", "/etc/kube-flannel/cni-conf.json", CniConfDir + "/10-flannel.conflist"],
-                                    VolumeMounts =
-                                    [
-                                        new V1VolumeMount { Name = "cni", MountPath = CniConfDir },
-                                        new V1VolumeMount { Name = "flannel-cfg", MountPath = "/etc/kube-flannel/" },
-                                    ],
-                                },
-                            ],
-                            Containers =
-                            [
-                                new V1Container
-                                {
-                                    Name = "kube-flannel",
-                                    Image = flannelImage,
-                                    ImagePullPolicy = "IfNotPresent",
-                                    Command = ["/opt/bin/flanneld"],
-                                    Args = ["--ip-masq", "--kube-subnet-mgr"],
-                                    Env = [Field("POD_NAME", "metadata.name"), Field("POD_NAMESPACE", "metadata.namespace"), new V1EnvVar { Name = "EVENT_QUEUE_DEPTH", Value = "5000" }],
-                                    Resources = new V1ResourceRequirements
-                                    {
-                                        Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("100m"), ["memory"] = new("50Mi") },
-                                    },
-                                    SecurityContext = new V1SecurityContext
-                                    {
-                                        Privileged = false,
-                                        Capabilities = new V1Capabilities { Add = ["NET_ADMIN", "NET_RAW"] },
-                                    },
-                                    VolumeMounts =
-                                    [
-                                        new V1VolumeMount { Name = "run", MountPath = "/run/flannel" },
-                                        new V1VolumeMount { Name = "flannel-cfg", MountPath = "/etc/kube-flannel/" },
-                                        new V1VolumeMount { Name = "xtables-lock", MountPath = "/run/xtables.lock" },
-                                    ],
-                                },
-                            ],
-                            Volumes =
-                            [
-                                new V1Volume { Name = "run", HostPath = new V1HostPathVolumeSource { Path = "/run/flannel" } },
-                                new V1Volume { Name = "cni-plugin", HostPath = new V1HostPathVolumeSource { Path = CniBinDir, Type = "DirectoryOrCreate" } },
-                                new V1Volume { Name = "cni", HostPath = new V1HostPathVolumeSource { Path = CniConfDir, Type = "DirectoryOrCreate" } },
-                                new V1Volume { Name = "flannel-cfg", ConfigMap = new V1ConfigMapVolumeSource { Name = "kube-flannel-cfg" } },
-                                new V1Volume { Name = "xtables-lock", HostPath = new V1HostPathVolumeSource { Path = "/run/xtables.lock", Type = "FileOrCreate" } },
-                            ],
-                        },
+                        Name = "install-cni-plugin",
+                        Image = pluginImage,
+                        ImagePullPolicy = "IfNotPresent",
+                        Command = ["/bin/sh", "-c",
+                            "set -e; cp -f /flannel /host/opt/cni/bin/flannel; " +
+                            "for p in /opt/cni/bin/*; do if [ -f \"$p\" ]; then cp -f \"$p\" /host/opt/cni/bin/; fi; done"],
+                        VolumeMounts = [new V1VolumeMount { Name = "cni-plugin", MountPath = "/host" + CniBinDir }],
                     },
-                },
-            },
+                    new V1Container
+                    {
+                        Name = "install-cni",
+                        Image = flannelImage,
+                        ImagePullPolicy = "IfNotPresent",
+                        Command = ["cp"],
+                        Args = ["-f", "/etc/kube-flannel/cni-conf.json", CniConfDir + "/10-flannel.conflist"],
+                        VolumeMounts =
+                        [
+                            new V1VolumeMount { Name = "cni", MountPath = CniConfDir },
+                            new V1VolumeMount { Name = "flannel-cfg", MountPath = "/etc/kube-flannel/" },
+                        ],
+                    },
+                ],
+                Containers =
+                [
+                    new V1Container
+                    {
+                        Name = "kube-flannel",
+                        Image = flannelImage,
+                        ImagePullPolicy = "IfNotPresent",
+                        Command = ["/opt/bin/flanneld"],
+                        Args = ["--ip-masq", "--kube-subnet-mgr"],
+                        Env = [Field("POD_NAME", "metadata.name"), Field("POD_NAMESPACE", "metadata.namespace"), new V1EnvVar { Name = "EVENT_QUEUE_DEPTH", Value = "5000" }],
+                        Resources = new V1ResourceRequirements
+                        {
+                            Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("100m"), ["memory"] = new("50Mi") },
+                        },
+                        SecurityContext = new V1SecurityContext
+                        {
+                            Privileged = false,
+                            Capabilities = new V1Capabilities { Add = ["NET_ADMIN", "NET_RAW"] },
+                        },
+                        VolumeMounts =
+                        [
+                            new V1VolumeMount { Name = "run", MountPath = "/run/flannel" },
+                            new V1VolumeMount { Name = "flannel-cfg", MountPath = "/etc/kube-flannel/" },
+                            new V1VolumeMount { Name = "xtables-lock", MountPath = "/run/xtables.lock" },
+                        ],
+                    },
+                ],
+                Volumes =
+                [
+                    new V1Volume { Name = "run", HostPath = new V1HostPathVolumeSource { Path = "/run/flannel" } },
+                    new V1Volume { Name = "cni-plugin", HostPath = new V1HostPathVolumeSource { Path = CniBinDir, Type = "DirectoryOrCreate" } },
+                    new V1Volume { Name = "cni", HostPath = new V1HostPathVolumeSource { Path = CniConfDir, Type = "DirectoryOrCreate" } },
+                    new V1Volume { Name = "flannel-cfg", ConfigMap = new V1ConfigMapVolumeSource { Name = "kube-flannel-cfg" } },
+                    new V1Volume { Name = "xtables-lock", HostPath = new V1HostPathVolumeSource { Path = "/run/xtables.lock", Type = "FileOrCreate" } },
+                ],
+            }),
         ];
     }
 }
