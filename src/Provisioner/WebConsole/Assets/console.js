@@ -41,8 +41,7 @@
     return !m.done && !!m.lastEventAt && now() - Date.parse(m.lastEventAt) > snapshot.stuckAfterSeconds * 1000;
   }
 
-  // HOOK (actions): buttons that change a machine's state (reprovision, …) belong here once their API exists.
-  // Until then the board is read-only; there is no authentication in the server to decide who may act.
+  // Actions that change a machine's state (reprovision) belong here.
   // Changes state, so the server answers only the operator (loopback, or the operator token) and only a JSON post,
   // which another site cannot make a browser send without asking first.
   function machineActions(machine) {
