@@ -294,13 +294,10 @@ public sealed class ReprovisionTests
     {
         await using var h = await ApproverHarness.CreateAsync("worker-0");
         await h.StartServerAsync();
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
 
-        var exit = await Provisioner.Cli.CommandLine.InvokeAsync(["machines", "reprovision", "worker-0", "--server", h.Server.BaseAddress.ToString()],
-            stdout, stderr, _ => null, Ct);
+        var (exit, output, errors) = await CliRun.RunAsync(["machines", "reprovision", "worker-0", "--server", h.Server.BaseAddress.ToString()]);
 
-        Assert.True(exit == 0, stderr.ToString());
-        Assert.StartsWith($"worker-0: ready; 1 bootstrap token(s) revoked ({h.Tokens["worker-0"].Id})", stdout.ToString());
+        Assert.True(exit == 0, errors);
+        Assert.StartsWith($"worker-0: ready; 1 bootstrap token(s) revoked ({h.Tokens["worker-0"].Id})", output);
     }
 }

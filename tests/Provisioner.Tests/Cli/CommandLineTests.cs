@@ -9,13 +9,7 @@ public sealed class CommandLineTests : IDisposable
 
     public void Dispose() => _tree.Dispose();
 
-    private async Task<(int Exit, string Out, string Err)> RunAsync(Dictionary<string, string>? env, params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var exit = await CommandLine.InvokeAsync(args, stdout, stderr, name => env?.GetValueOrDefault(name), TestContext.Current.CancellationToken);
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<CliResult> RunAsync(Dictionary<string, string>? env, params string[] args) => CliRun.RunAsync(args, env);
 
     [Fact]
     public async Task ValidateAcceptsTheExampleProfiles()

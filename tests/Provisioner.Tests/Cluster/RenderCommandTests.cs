@@ -12,13 +12,7 @@ public sealed class RenderCommandTests : IDisposable
 
     public void Dispose() => _tree.Dispose();
 
-    private async Task<(int Exit, string Out, string Err)> RenderAsync()
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var exit = await CommandLine.InvokeAsync(["render", "--profiles", _tree.Profiles, "--out", Out], stdout, stderr, _ => null, Ct);
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private Task<CliResult> RenderAsync() => CliRun.RunAsync(["render", "--profiles", _tree.Profiles, "--out", Out]);
 
     private Dictionary<string, (string Content, DateTime Mtime, UnixFileMode Mode)> Snapshot() =>
         Directory.EnumerateFiles(Out, "*", SearchOption.AllDirectories).ToDictionary(

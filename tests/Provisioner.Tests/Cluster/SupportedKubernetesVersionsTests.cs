@@ -15,15 +15,12 @@ public sealed class SupportedKubernetesVersionsTests : IDisposable
 
     private void UseVersion(string version) => _tree.Edit("cluster.yaml", "kubernetesVersion: v1.31.2", $"kubernetesVersion: {version}");
 
-    private async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
+    private static async Task<CliResult> RunAsync(params string[] args)
     {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
         // A serve that wrongly starts would run until cancelled; stopping it after a minute turns that into a failure.
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         limit.CancelAfter(TimeSpan.FromMinutes(1));
-        var exit = await CommandLine.InvokeAsync(args, stdout, stderr, _ => null, limit.Token);
-        return (exit, stdout.ToString(), stderr.ToString());
+        return await CliRun.RunAsync(args, cancellationToken: limit.Token);
     }
 
     [Theory]

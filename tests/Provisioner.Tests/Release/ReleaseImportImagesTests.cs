@@ -50,13 +50,7 @@ public sealed class ReleaseImportImagesTests : IDisposable
         _tree.Write("release.yaml", "release:\n  kubernetesVersion: v1.31.2\n  images:\n" + images);
     }
 
-    private async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var exit = await CommandLine.InvokeAsync(args, stdout, stderr, _ => null, Ct);
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<CliResult> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
     [Fact]
     public async Task Every_release_image_is_imported_under_its_upstream_name_and_status_is_complete()

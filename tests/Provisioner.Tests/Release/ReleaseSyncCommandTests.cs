@@ -35,13 +35,7 @@ public sealed class ReleaseSyncCommandTests : IAsyncLifetime
         _tree.Dispose();
     }
 
-    private async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var exit = await CommandLine.InvokeAsync(args, stdout, stderr, _ => null, Ct);
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<CliResult> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
     [Fact]
     public async Task Sync_stores_every_artifact_of_the_release_and_says_so()

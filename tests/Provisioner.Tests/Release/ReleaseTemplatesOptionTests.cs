@@ -26,13 +26,7 @@ public sealed class ReleaseTemplatesOptionTests : IDisposable
 
     public void Dispose() => _tree.Dispose();
 
-    private async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var exit = await CommandLine.InvokeAsync(args, stdout, stderr, _ => null, Ct);
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<CliResult> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
     [Fact]
     public async Task Release_status_reads_the_profiles_with_templates_from_another_directory()

@@ -17,13 +17,7 @@ public sealed partial class ConsoleCliTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var exit = await CommandLine.InvokeAsync(args, stdout, stderr, _ => null, Ct);
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<CliResult> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
     private static string Url(RunningServer server) => server.BaseAddress.ToString().TrimEnd('/');
 
