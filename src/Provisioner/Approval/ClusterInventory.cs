@@ -57,14 +57,24 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineStateStore m
     /// </summary>
     public bool Track(V1CertificateSigningRequest csr, bool pending)
     {
+        var firstJoin = csr.Spec.SignerName == CsrSigners.KubeletClient && csr.Spec.Username?.StartsWith(BootstrapPrefix, StringComparison.Ordinal) == true;
+        var keepFirstJoin = firstJoin && (pending || IsApproved(csr));
+        if (!pending && !keepFirstJoin)
+        {
+            // Decided and of no further use (a renewal, a serving CSR, a denied one): not parsed, only let go of.
+            lock (_gate)
+            {
+                if (firstJoin) ForgetFirstJoinLocked(csr.Spec.Username!, csr.Metadata.Name);
+                return RemoveLocked(csr.Metadata.Name);
+            }
+        }
         var facts = FactsOf(csr);
-        var firstJoin = facts.SignerName == CsrSigners.KubeletClient && facts.Username.StartsWith(BootstrapPrefix, StringComparison.Ordinal);
         var entry = new TrackedCsr(csr.Metadata.Name, NodeNameOf(csr), facts.Username, facts.CreatedAt,
             pending && long.TryParse(csr.Metadata.ResourceVersion, out var revision) ? revision : null, firstJoin);
         lock (_gate)
         {
             var removed = RemoveLocked(csr.Metadata.Name);
-            if (firstJoin) TrackFirstJoinLocked(entry, keep: pending || IsApproved(csr));
+            if (firstJoin) TrackFirstJoinLocked(entry);
             if (!pending) return removed;
             _pending[entry.Name] = entry;
             if (entry.Node is not null) Add(_pendingByNode, entry.Node, entry.Name);
@@ -73,30 +83,27 @@ internal sealed class ClusterInventory(CatalogStore catalog, MachineStateStore m
         }
     }
 
-    private void TrackFirstJoinLocked(TrackedCsr entry, bool keep)
+    private void TrackFirstJoinLocked(TrackedCsr entry)
     {
         if (!_firstJoinsByRequester.TryGetValue(entry.Requester, out var byName))
-        {
-            if (!keep) return;
             _firstJoinsByRequester[entry.Requester] = byName = new Dictionary<string, TrackedCsr>(StringComparer.Ordinal);
-        }
-        if (!keep)
-        {
-            if (byName.Remove(entry.Name) && byName.Count == 0) _firstJoinsByRequester.Remove(entry.Requester);
-            return;
-        }
         // The revision first seen pending is the creation's; an approval writes a later one.
         byName[entry.Name] = byName.TryGetValue(entry.Name, out var known) && known.Revision is not null ? entry with { Revision = known.Revision } : entry;
+    }
+
+    private void ForgetFirstJoinLocked(string requester, string csrName)
+    {
+        if (_firstJoinsByRequester.TryGetValue(requester, out var byName) && byName.Remove(csrName) && byName.Count == 0)
+            _firstJoinsByRequester.Remove(requester);
     }
 
     /// <summary>Forgets a deleted CSR; true when it was pending.</summary>
     public bool Forget(V1CertificateSigningRequest csr)
     {
-        var facts = _factsByUid.TryRemove(Key(csr), out var known) ? known : null;
+        _factsByUid.TryRemove(Key(csr), out _);
         lock (_gate)
         {
-            if (facts is not null && _firstJoinsByRequester.TryGetValue(facts.Username, out var byName) && byName.Remove(csr.Metadata.Name) && byName.Count == 0)
-                _firstJoinsByRequester.Remove(facts.Username);
+            if (csr.Spec.Username is { } requester) ForgetFirstJoinLocked(requester, csr.Metadata.Name);
             return RemoveLocked(csr.Metadata.Name);
         }
     }
