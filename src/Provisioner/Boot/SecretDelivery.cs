@@ -62,6 +62,14 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
     }
 
     /// <summary>
+    /// Whether the machine's real config could be released now (armed, nothing released yet in this round): only then
+    /// does a pointer request prepare the real config, which may mint its bootstrap token. A joined or already served
+    /// machine's pointer mints nothing, so a token revoked after a join is not minted again by someone asking.
+    /// </summary>
+    public bool MayDeliver(MachineState? state) =>
+        state is null || (state.ArmedAt is { } armed && time.GetUtcNow() < armed + options.ArmedWindow && state.LastDeliveryThisRound(DeliveryKinds.Ignition) is null);
+
+    /// <summary>
     /// Redeems <paramref name="ticket"/> for <paramref name="machine"/> asked from <paramref name="clientAddress"/>: on
     /// success the ticket is used up, the delivery is recorded (approver evidence) and <paramref name="reportKeyHash"/>
     /// becomes the machine's report key; otherwise nothing changes and the decision says why.
@@ -84,6 +92,13 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
         }, ct);
         return decision!;
     }
+
+    /// <summary>
+    /// What <see cref="RedeemAsync"/> would decide now, without changing anything: a refusal is answered before the
+    /// real config is prepared (which may mint a token); a yes is decided again, atomically, by the redeem.
+    /// </summary>
+    public DeliveryDecision Preview(MachineSpec machine, string ticket, string? clientAddress) =>
+        Decide(machine.Name, machineState.Get(machine.Name) ?? MachineState.New(machine.Name), MachineSecrets.Hash(ticket), clientAddress, time.GetUtcNow());
 
     private DeliveryDecision Decide(string name, MachineState state, string hash, string? client, DateTimeOffset now)
     {
