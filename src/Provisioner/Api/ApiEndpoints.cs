@@ -6,10 +6,11 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Provisioner.Boot;
 using Provisioner.Catalog;
-using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
+using Provisioner.Primitives;
+using Provisioner.Approval;
 
 namespace Provisioner.Api;
 
@@ -30,7 +31,7 @@ public static partial class ApiEndpoints
     {
         app.MapGet("/healthz", () => Results.Text("ok\n"));
 
-        app.MapGet("/readyz", (CatalogStore catalog, Approval.ApproverStatus approver) =>
+        app.MapGet("/readyz", (CatalogStore catalog, ApproverStatus approver) =>
         {
             var snapshot = catalog.Current;
             return Results.Json(new
@@ -56,6 +57,9 @@ public static partial class ApiEndpoints
 
         app.MapGet("/api/v1/machines", (CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
             Results.Json(new { machines = MachineViews(catalog.Current.Profiles, registry, machineState) }, Json)).RequireOperator();
+
+        // State (disabled, waiting-for-api, standby, leader), leader, last decisions with reasons.
+        app.MapGet("/api/v1/approver", (ApproverStatus status) => Results.Json(status.View(), Json)).RequireOperator();
 
         app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
         {
@@ -85,7 +89,7 @@ public static partial class ApiEndpoints
     {
         var header = request.Headers.Authorization.ToString();
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-            return $"progress reports need Authorization: Bearer <report key>, the key in {Ignition.IgnitionEndpoints.ReportKeyPath} on {machine}";
+            return $"progress reports need Authorization: Bearer <report key>, the key in {IgnitionEndpoints.ReportKeyPath} on {machine}";
         if (state?.ReportKeyHash is null)
             return $"{machine} has no report key yet: it gets one with its config over TLS";
         return MachineSecrets.Matches(header["Bearer ".Length..].Trim(), state.ReportKeyHash)
