@@ -169,9 +169,8 @@ internal sealed class CsrReconciler
         var state = _machineState.Get(machine);
         // A Node older than the machine's current round (an operator reprovisioned it) is the last round's: it is no
         // proof that the new round's kubelet holds a certificate.
-        // API timestamps have whole seconds: a Node made in the same second as the arming is not older than it.
         if (state?.ArmedAt is { } armed && node.Metadata.CreationTimestamp is { } created
-            && new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) < armed.AddTicks(-(armed.UtcTicks % TimeSpan.TicksPerSecond))) return;
+            && new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) < armed) return;
         if (_tokens.ForMachine(machine).Length > 0 || state?.JoinedAt is null)
             _registered.Writer.TryWrite(node.Metadata.Name);
     }
