@@ -54,7 +54,10 @@ public sealed class ProvisionerServer : IAsyncDisposable
 
     public static ProfileSources Sources(ServerOptions options) => new(options.ProfilesDirectory, options.TemplatesDirectory);
 
-    public static ProvisionerServer Build(ServerOptions options, string[]? args = null)
+    /// <param name="configureWebHost">
+    /// Last say over the web host; the unit tests swap Kestrel for an in-memory TestServer with it.
+    /// </param>
+    public static ProvisionerServer Build(ServerOptions options, string[]? args = null, Action<IWebHostBuilder>? configureWebHost = null)
     {
         var renderer = new IgnitionRenderer(new TextTemplates());
         var initial = LoadCatalog(options, renderer);
@@ -96,6 +99,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
             k.Limits.MaxRequestLineSize = 8 * 1024;
             foreach (var l in listen) k.Listen(l.Address, l.Port);
         });
+        configureWebHost?.Invoke(builder.WebHost);
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(renderer);
