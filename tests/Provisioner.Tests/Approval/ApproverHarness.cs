@@ -118,7 +118,7 @@ internal sealed class ApproverHarness : IAsyncDisposable
     }
 
     public async Task WaitForTokenSecretAsync(string machine) =>
-        await Eventually(() => Fake.Get("secrets", "kube-system", Tokens[machine].SecretName) is not null, $"Secret of {machine}'s bootstrap token");
+        await Eventually.That(() => Fake.Get("secrets", "kube-system", Tokens[machine].SecretName) is not null, $"Secret of {machine}'s bootstrap token");
 
     public async Task<V1CertificateSigningRequest> CreateCsrAsync(string token, string pem, string signer = CsrSigners.KubeletClient, params string[] usages)
     {
@@ -147,14 +147,14 @@ internal sealed class ApproverHarness : IAsyncDisposable
     {
         var before = (await ApproverAsync()).GetProperty("nodes").GetInt32();
         await SeedNodeAsync(name, addresses);
-        await Eventually(async () => (await ApproverAsync()).GetProperty("nodes").GetInt32() > before, $"the approver to see node {name}");
+        await Eventually.That(async () => (await ApproverAsync()).GetProperty("nodes").GetInt32() > before, $"the approver to see node {name}");
     }
 
     /// <summary>The approver's entry for <paramref name="csr"/> in GET /api/v1/approver, once it has one.</summary>
     public async Task<JsonElement> DecisionAsync(string csr)
     {
         JsonElement found = default;
-        await Eventually(async () =>
+        await Eventually.That(async () =>
         {
             var entry = (await RecentDecisionsAsync()).FirstOrDefault(d => d.GetProperty("csr").GetString() == csr);
             found = entry;
@@ -184,7 +184,7 @@ internal sealed class ApproverHarness : IAsyncDisposable
     /// <summary>Waits until every named CSR is approved, then asserts each was approved by exactly one write.</summary>
     public async Task AssertEachApprovedOnceAsync(IReadOnlyCollection<string> names)
     {
-        await Eventually(() => names.All(n => ConditionType(Csr(n)) == "Approved"), $"all {names.Count} CSRs to be approved", TimeSpan.FromSeconds(30));
+        await Eventually.That(() => names.All(n => ConditionType(Csr(n)) == "Approved"), $"all {names.Count} CSRs to be approved", TimeSpan.FromSeconds(30));
         await Task.Delay(300, Ct); // let any late duplicate land before counting
         var writes = Fake.ApprovalWrites.GroupBy(w => w.CsrName).ToDictionary(g => g.Key, g => g.Count());
         foreach (var name in names) Assert.True(writes.GetValueOrDefault(name) == 1, $"{name} was written {writes.GetValueOrDefault(name)} times");
@@ -210,19 +210,6 @@ internal sealed class ApproverHarness : IAsyncDisposable
 
     public static string? ConditionType(JsonObject csr) =>
         (csr["status"]?["conditions"] as JsonArray)?.Select(c => (string?)c!["type"]).FirstOrDefault();
-
-    public static async Task Eventually(Func<bool> condition, string what, TimeSpan? timeout = null) =>
-        await Eventually(() => Task.FromResult(condition()), what, timeout);
-
-    public static async Task Eventually(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting for {what}");
-            await Task.Delay(50, Ct);
-        }
-    }
 
     public async ValueTask DisposeAsync()
     {
