@@ -197,13 +197,11 @@ public sealed class ApproverWorkerTests
         await using var server = await RunningServer.StartAsync(tree, o => o with { Approver = ApproverHarness.FastOptions() });
 
         var rendered = ApproverOptions.DefaultKubeconfig(server.Server.Services.GetRequiredService<ServerOptions>().ResolvedClusterDirectory);
-        string? detail = null;
-        for (var i = 0; i < 100 && detail?.Contains("https://127.0.0.1:6443") != true; i++)
+        var detail = await Eventually.Value(async () =>
         {
             using var doc = JsonDocument.Parse(await server.Client.GetStringAsync("/api/v1/approver", Ct));
-            detail = doc.RootElement.GetProperty("state").GetString() == ApproverStates.WaitingForApi ? doc.RootElement.GetProperty("detail").GetString() : null;
-            await Task.Delay(100, Ct);
-        }
+            return doc.RootElement.GetProperty("state").GetString() == ApproverStates.WaitingForApi ? doc.RootElement.GetProperty("detail").GetString() : null;
+        }, d => d?.Contains("https://127.0.0.1:6443") == true, "the approver waiting for https://127.0.0.1:6443");
         Assert.True(File.Exists(rendered));
         Assert.Contains("https://127.0.0.1:6443", detail);
     }

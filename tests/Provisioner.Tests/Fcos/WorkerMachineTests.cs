@@ -105,16 +105,13 @@ public sealed class WorkerMachineTests : IAsyncLifetime
     /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="what"/> and the last state after the timeout.</summary>
     private static async Task WaitForAsync(string what, Func<Task<(bool Ok, string State)>> condition, TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
         var state = "";
-        while (DateTime.UtcNow < deadline)
+        await Eventually.That(async () =>
         {
             bool ok;
             (ok, state) = await condition();
-            if (ok) return;
-            await Task.Delay(250, Ct);
-        }
-        Assert.Fail($"timed out after {timeout.TotalSeconds} s waiting for {what}; last state:\n{state}");
+            return ok;
+        }, () => $"{what}; last state:\n{state}", timeout, interval: TimeSpan.FromMilliseconds(250));
     }
 
     private async Task<long> MonotonicAsync(string unit, string property) =>

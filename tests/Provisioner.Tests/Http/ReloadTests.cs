@@ -6,19 +6,8 @@ namespace Provisioner.Tests.Http;
 [Trait(Category.Name, Category.Integration)]
 public sealed class ReloadTests : ServerTest
 {
-    private async Task<string> EventuallyAsync(string url, Func<string, bool> until)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        string last = "";
-        while (DateTime.UtcNow < deadline)
-        {
-            last = await Client.GetStringAsync(url, Ct);
-            if (until(last)) return last;
-            await Task.Delay(50, Ct);
-        }
-        Assert.Fail($"condition not reached within 10 s; last response:\n{last}");
-        return last;
-    }
+    private Task<string> EventuallyAsync(string url, Func<string, bool> until) =>
+        Eventually.Value(() => Client.GetStringAsync(url, Ct), until, $"{url} to answer as expected", TimeSpan.FromSeconds(10));
 
     [Fact]
     public async Task AddedMachineBootsWithoutARestart()
