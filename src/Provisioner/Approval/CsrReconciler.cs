@@ -109,6 +109,9 @@ internal sealed class CsrReconciler
         };
     }
 
+    /// <summary>True when no CSR is queued or being decided.</summary>
+    public bool IsIdle => _queue.IsIdle;
+
     /// <summary>Waits (a bounded time) until no CSR is queued or being decided.</summary>
     public Task WhenIdleAsync(CancellationToken ct) => _queue.WhenIdleAsync(YieldAtMost, _time, ct);
 

@@ -3,6 +3,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Provisioner.Approval;
 using Provisioner.FakeKubernetes;
 using Provisioner.Tests.Support;
@@ -90,12 +92,23 @@ internal sealed class ApproverHarness : IAsyncDisposable
     public async Task<ApproverHarness> StartServerAsync(ApproverOptions? approver = null)
     {
         Server = await RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = WithFake(approver ?? FastOptions()) });
+        _approvers.Add(ApproverOf(Server));
         return this;
     }
 
     /// <summary>Another Provisioner replica on the same profiles, cluster directory and API.</summary>
-    public Task<RunningServer> StartReplicaAsync(ApproverOptions approver) =>
-        RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = WithFake(approver) });
+    public async Task<RunningServer> StartReplicaAsync(ApproverOptions approver)
+    {
+        var replica = await RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = WithFake(approver) });
+        _approvers.Add(ApproverOf(replica));
+        return replica;
+    }
+
+    // Every replica's approver, kept past its server's disposal (a stopped replica's is idle).
+    private readonly List<ApprovalWorker> _approvers = [];
+
+    private static ApprovalWorker ApproverOf(RunningServer server) =>
+        server.Server.Services.GetServices<IHostedService>().OfType<ApprovalWorker>().Single();
 
     private ApproverOptions WithFake(ApproverOptions approver) => approver with { Kubeconfig = approver.Kubeconfig ?? KubeconfigPath };
 
@@ -185,7 +198,8 @@ internal sealed class ApproverHarness : IAsyncDisposable
     public async Task AssertEachApprovedOnceAsync(IReadOnlyCollection<string> names)
     {
         await Eventually.That(() => names.All(n => ConditionType(Csr(n)) == "Approved"), $"all {names.Count} CSRs to be approved", TimeSpan.FromSeconds(30));
-        await Task.Delay(300, Ct); // let any late duplicate land before counting
+        // Every approval is written and nothing is queued or being decided on any replica: no write is still in flight.
+        await Eventually.That(() => _approvers.All(a => a.DecisionsIdle), "every approver to have nothing left to decide");
         var writes = Fake.ApprovalWrites.GroupBy(w => w.CsrName).ToDictionary(g => g.Key, g => g.Count());
         foreach (var name in names) Assert.True(writes.GetValueOrDefault(name) == 1, $"{name} was written {writes.GetValueOrDefault(name)} times");
     }
