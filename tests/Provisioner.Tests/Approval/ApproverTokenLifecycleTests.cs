@@ -194,6 +194,9 @@ public sealed class ApproverTokenLifecycleTests
         await h.FetchIgnitionAsync("worker-0");
         await h.RegisterNodeAsync("worker-0");
         await Eventually.That(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "worker-0's token revoked");
+        // The join is recorded just after the revocation: a fetch before it would not count as one after the join.
+        await Eventually.That(async () => (await h.Server.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString() == MachinePhases.Provisioned,
+            "worker-0 provisioned in the machine list");
         Assert.Equal(0, await h.MetricAsync("provisioner_bootstrap_tokens_reissued_after_join_total", ("machine", "worker-0")));
 
         await h.FetchIgnitionAsync("worker-0");
@@ -210,6 +213,8 @@ public sealed class ApproverTokenLifecycleTests
         await h.FetchIgnitionAsync("worker-0");
         await h.RegisterNodeAsync("worker-0");
         await Eventually.That(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "worker-0's token revoked");
+        await Eventually.That(async () => (await h.Server.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString() == MachinePhases.Provisioned,
+            "worker-0 provisioned in the machine list");
         await h.Server.DisposeAsync();
 
         await h.StartServerAsync();
