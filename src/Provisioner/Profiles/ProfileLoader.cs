@@ -79,13 +79,13 @@ public static partial class ProfileLoader
     /// <summary>
     /// Collects the sections of every document in file order. Each section is read by its reader
     /// (<see cref="ClusterSectionReader"/>, <see cref="RoleSectionReader"/>, <see cref="MachineSectionReader"/>,
-    /// <see cref="Release.ReleaseSection"/>); a section that may appear once is refused the second time; then
+    /// <see cref="ReleaseSection"/>); a section that may appear once is refused the second time; then
     /// <see cref="ProfileValidator"/> checks them together.
     /// </summary>
     private sealed class Builder(List<ProfileDiagnostic> diagnostics, string templatesDirectory)
     {
         private (ClusterSpec Spec, YamlNode Node, string File)? _cluster;
-        private (Release.ReleaseSpec? Spec, YamlNodeReader Reader)? _release;
+        private (ReleaseSpec? Spec, YamlNodeReader Reader)? _release;
         private readonly Dictionary<string, (RoleSpec Spec, YamlNode Node, string File)> _roles = new(StringComparer.Ordinal);
         private readonly List<(MachineSpec Spec, YamlNodeReader Reader)> _machines = [];
 
@@ -103,7 +103,7 @@ public static partial class ProfileLoader
             if (doc.Mapping("release") is { } release)
             {
                 if (_release is { } first) release.Error($"a second 'release' section; the first is at {first.Reader.Location}");
-                else _release = (Release.ReleaseSection.Read(release), release);
+                else _release = (ReleaseSection.Read(release), release);
             }
             if (doc.Mapping("roles") is { } roles)
                 foreach (var (k, v) in roles.Node.Children)
