@@ -1,5 +1,6 @@
 using k8s.Models;
 using Provisioner.Pki;
+using Provisioner.Profiles;
 
 namespace Provisioner.Cluster;
 
