@@ -21,7 +21,7 @@ internal static class ClusterSectionReader
             r.FieldError("kubernetesVersion", $"'{version}' is not a Kubernetes version like v1.31.2");
         // What the kubelet accepts and which etcd/CoreDNS/pause go with it differ per minor: refuse one Provisioner
         // has no record of rather than render another minor's settings (issue 11).
-        else if (version is not null && Provisioner.Cluster.KubernetesReleases.Problem(version) is { } unsupported)
+        else if (version is not null && KubernetesReleases.Problem(version) is { } unsupported)
             r.FieldError("kubernetesVersion", unsupported);
         var podCidr = r.Parsed<IPNetwork>("podCidr", ProfileLoader.TryParseCidr, "a CIDR like 10.244.0.0/16", required: true);
         var serviceCidr = r.Parsed<IPNetwork>("serviceCidr", ProfileLoader.TryParseCidr, "a CIDR like 10.96.0.0/12", required: true);
@@ -70,11 +70,11 @@ internal static class ClusterSectionReader
         {
             var component = (k as YamlScalarNode)?.Value ?? "";
             var path = images.FieldPath(component);
-            if (!Provisioner.Cluster.ClusterImages.Components.Contains(component))
-                images.Error(k, path, $"unknown component '{component}' (known: {string.Join(", ", Provisioner.Cluster.ClusterImages.Components)})");
+            if (!ClusterImages.Components.Contains(component))
+                images.Error(k, path, $"unknown component '{component}' (known: {string.Join(", ", ClusterImages.Components)})");
             else if (v is not YamlScalarNode { Value: { Length: > 0 } reference })
                 images.Error(v, path, "expected an image reference");
-            else if (Provisioner.Cluster.ClusterImages.Problem(reference) is { } problem)
+            else if (ClusterImages.Problem(reference) is { } problem)
                 images.Error(v, path, problem);
             else
                 result = result.SetItem(component, reference);

@@ -11,7 +11,7 @@ internal static class ProfileValidator
 {
     /// <summary>The profile set when every check passes; null (with the problems in <paramref name="diagnostics"/>) otherwise.</summary>
     public static ProfileSet? Validate(ClusterSpec? clusterSection, IReadOnlyDictionary<string, RoleSpec> roles,
-        IReadOnlyList<(MachineSpec Spec, YamlNodeReader Reader)> machines, (Release.ReleaseSpec? Spec, YamlNodeReader Reader)? releaseSection,
+        IReadOnlyList<(MachineSpec Spec, YamlNodeReader Reader)> machines, (ReleaseSpec? Spec, YamlNodeReader Reader)? releaseSection,
         List<ProfileDiagnostic> diagnostics, string root)
     {
         if (clusterSection is not { } cluster)
@@ -55,9 +55,9 @@ internal static class ProfileValidator
         // The release must name every image this topology runs: the always-needed ones are checked with the
         // section itself; the pod network's depend on cluster.network.
         if (releaseSection is ({ } release, var releaseReader) && releaseReader.Mapping("images") is { } releaseImages)
-            foreach (var missing in Provisioner.Cluster.ClusterImages.Needed(cluster)
-                         .Except(Release.ReleaseSpec.RequiredComponents).Where(c => release.Images.All(i => i.Component != c)))
-                releaseImages.Error($"the '{missing}' image is missing (cluster.network is {cluster.Network}, so the release names {string.Join(", ", Provisioner.Cluster.ClusterImages.Needed(cluster))})");
+            foreach (var missing in ClusterImages.Needed(cluster)
+                         .Except(ReleaseSpec.RequiredComponents).Where(c => release.Images.All(i => i.Component != c)))
+                releaseImages.Error($"the '{missing}' image is missing (cluster.network is {cluster.Network}, so the release names {string.Join(", ", ClusterImages.Needed(cluster))})");
         if (diagnostics.Count > 0) return null;
         return new ProfileSet(cluster,
             roles.ToImmutableDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
