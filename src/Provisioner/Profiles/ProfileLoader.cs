@@ -226,8 +226,9 @@ public static partial class ProfileLoader
                     b.Error(a.Node, b.FieldPath("args"), $"'{a.Value}' must be one kernel argument: not empty, no spaces, no '${{' (iPXE would expand it)");
                     return false;
                 }).Select(a => a.Value).ToImmutableArray();
+                var localBoot = ReadLocalBoot(b);
                 b.RejectUnknownKeys();
-                if (kernel is not null) boot = new BootSpec(kernel, initrds, args);
+                if (kernel is not null) boot = new BootSpec(kernel, initrds, args) { LocalBoot = localBoot };
             }
             string? template = null;
             if (r.Mapping("ignition", required: true) is { } ign)
@@ -243,6 +244,7 @@ public static partial class ProfileLoader
                 }
                 ign.RejectUnknownKeys();
             }
+            var installDisk = ReadInstallDisk(r);
             var labels = ReadLabels(r, "labels");
             var taints = new List<TaintSpec>();
             foreach (var t in r.MappingList("taints"))
@@ -259,7 +261,45 @@ public static partial class ProfileLoader
             }
             r.RejectUnknownKeys();
             if (boot is null || template is null) return;
-            _roles[name] = (new RoleSpec(name, boot, template, labels, [.. taints]), keyNode, roles.File);
+            _roles[name] = (new RoleSpec(name, boot, template, labels, [.. taints]) { InstallDisk = installDisk }, keyNode, roles.File);
+        }
+
+        /// <summary><c>installDisk</c> of a role or a machine: an absolute /dev path (<see cref="InstallDiskPath"/>), or null.</summary>
+        private static string? ReadInstallDisk(YamlNodeReader r)
+        {
+            var installDisk = r.String("installDisk");
+            if (installDisk is null) return null;
+            if (InstallDiskPath.Problem(installDisk) is not { } problem) return installDisk;
+            r.Error(r.Raw("installDisk")!, r.FieldPath("installDisk"), problem);
+            return null;
+        }
+
+        /// <summary>
+        /// <c>boot.localBoot</c>: the iPXE lines that boot an installed machine from its disk, as a list or one block
+        /// of lines. A line may not start a new script (<c>#!ipxe</c>): Provisioner writes the header.
+        /// </summary>
+        private static ImmutableArray<string> ReadLocalBoot(YamlNodeReader boot)
+        {
+            var lines = ImmutableArray.CreateBuilder<string>();
+            var wrong = false;
+            foreach (var (text, node) in boot.StringList("localBoot"))
+            {
+                foreach (var line in text.Split('\n').Select(l => l.TrimEnd('\r')))
+                {
+                    string? problem = line.Any(c => char.IsControl(c) && c != '\t') ? "an iPXE line must not contain control characters"
+                        : line.TrimStart().StartsWith("#!", StringComparison.Ordinal) ? "leave out the '#!ipxe' header: Provisioner writes it"
+                        : null;
+                    if (problem is not null)
+                    {
+                        boot.Error(node, boot.FieldPath("localBoot"), problem);
+                        wrong = true;
+                    }
+                    else if (line.Trim().Length > 0) lines.Add(line);
+                }
+            }
+            if (!wrong && lines.Count == 0 && boot.Raw("localBoot") is { } raw && !YamlNodeReader.IsNull(raw))
+                boot.Error(raw, boot.FieldPath("localBoot"), "no iPXE lines: leave localBoot out to use Provisioner's (BIOS sanboot of the first disk, UEFI exit)");
+            return lines.ToImmutable();
         }
 
         private void AddMachine(YamlNodeReader r)
@@ -297,9 +337,7 @@ public static partial class ProfileLoader
 
             var network = NetworkSpec.UseDhcp;
             if (r.Mapping("network") is { } n) network = ReadNetwork(n);
-            var installDisk = r.String("installDisk");
-            if (installDisk is not null && !installDisk.StartsWith("/dev/", StringComparison.Ordinal))
-                r.Error(r.Raw("installDisk")!, r.FieldPath("installDisk"), $"'{installDisk}' is not a device path under /dev/");
+            var installDisk = ReadInstallDisk(r);
             var labels = ReadLabels(r, "labels");
             r.RejectUnknownKeys();
             if (name is null || role is null) return;
