@@ -69,7 +69,7 @@ public sealed class ConsoleBrowserTests
         (await server.Client.GetAsync("/ipxe?mac=52-54-00-00-30-01", Ct)).EnsureSuccessStatusCode();
         wait.Until(_ => Row("worker-0").GetDomAttribute("data-state") == "ipxe");
         (await server.Client.GetAsync("/ignition?mac=52-54-00-00-30-01", Ct)).EnsureSuccessStatusCode();
-        wait.Until(_ => Row("worker-0").GetDomAttribute("data-state") == "ignition" && Row("worker-0").GetDomAttribute("data-phase") == "provisioning");
+        wait.Until(_ => Row("worker-0").GetDomAttribute("data-state") == "ignition" && Row("worker-0").GetDomAttribute("data-phase") == "installing");
         Assert.Equal(["ipxe", "ignition"], Stages("#machines tr[data-machine='worker-0'] .step:not(.todo)"));
 
         // The bootstrap machine's bootkube stages from its reports, and where the time went.
