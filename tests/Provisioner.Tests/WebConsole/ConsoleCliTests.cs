@@ -123,7 +123,7 @@ public sealed partial class ConsoleCliTests
 
         Assert.Equal(1, exit);
         Assert.Contains("timed out after 2s: bootstrap-0 (bootstrap) has not reported bootkube.complete (last: pending); " +
-                        "cp-0 is ready (last: pending); worker-0 is provisioning (last: ignition)", errors);
+                        "cp-0 is ready (last: pending); worker-0 is installing (last: ignition)", errors);
     }
 
     [Fact]
