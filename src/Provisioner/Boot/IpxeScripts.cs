@@ -13,11 +13,18 @@ public static class IpxeScripts
     public const string ContentType = "text/plain; charset=utf-8";
     public const int RetrySeconds = 30;
 
-    /// <summary>The generic entry script: report what the firmware knows and chain to the machine's script.</summary>
+    /// <summary>
+    /// The generic entry script: report what the firmware knows and chain to the machine's script. A machine script
+    /// that returns without error is one that hands the machine to its firmware (install mode's disk boot under UEFI:
+    /// <c>exit</c>); an <c>exit</c> there only ends that script, so this one exits too, or iPXE would retry the network.
+    /// </summary>
     public static string Chain(string baseUrl) =>
         "#!ipxe\n" +
         "# Provisioner: identify this machine and fetch its own boot script.\n" +
-        $"chain --autofree {baseUrl}/ipxe?mac=${{mac:hexhyp}}&uuid=${{uuid}}&serial=${{serial:uristring}}&hostname=${{hostname:uristring}}&arch=${{buildarch}}&platform=${{platform}} ||\n" +
+        $"chain --autofree {baseUrl}/ipxe?mac=${{mac:hexhyp}}&uuid=${{uuid}}&serial=${{serial:uristring}}&hostname=${{hostname:uristring}}&arch=${{buildarch}}&platform=${{platform}} || goto provisioner_retry\n" +
+        "# The machine's script returned: it leaves this boot to the firmware's next entry.\n" +
+        "exit\n" +
+        ":provisioner_retry\n" +
         "echo Provisioner could not be reached; retrying in 10 s\n" +
         "sleep 10\n" +
         $"chain --autofree {baseUrl}/boot.ipxe\n";

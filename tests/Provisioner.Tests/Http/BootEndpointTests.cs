@@ -13,6 +13,9 @@ public sealed class BootEndpointTests : ServerTest
         var script = await Client.GetStringAsync("/boot.ipxe", Ct);
         Assert.StartsWith("#!ipxe\n", script);
         Assert.Contains("chain --autofree http://192.0.2.1:8080/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&hostname=${hostname:uristring}&arch=${buildarch}&platform=${platform}", script);
+        // A machine script that returns (install mode's disk boot under UEFI exits it) ends iPXE too; a failure retries.
+        Assert.Contains("&platform=${platform} || goto provisioner_retry\n", script);
+        Assert.Contains("\nexit\n:provisioner_retry\necho Provisioner could not be reached", script);
     }
 
     [Fact]
