@@ -87,7 +87,8 @@ public sealed class ConsoleBrowserTests
 
         // No progress past the threshold: the machine is marked stuck with what is known about why.
         wait.Until(_ => Row("worker-0").GetDomAttribute("data-stuck") == "true");
-        Assert.Contains("waiting for node registration", Text("#machines tr[data-machine='worker-0'] .reason"));
+        // The example machines install to disk: after the installer's fetch the installed system reports next.
+        Assert.Contains("waiting for the installed system's report (installed)", Text("#machines tr[data-machine='worker-0'] .reason"));
         Assert.Equal("stuck", Text("#machines tr[data-machine='worker-0'] .badge.stuck"));
 
         Assert.Equal(true, driver.ExecuteScript("return window.__sameDocument === true;"));
