@@ -59,6 +59,16 @@ public sealed class InstalledReportUnitTests : IDisposable
     }
 
     [Fact]
+    public async Task The_rendered_report_script_passes_shellcheck()
+    {
+        var shellcheck = Requires.Program("shellcheck", "shellcheck");
+        await using var server = await RunningServer.StartAsync(_tree);
+        var script = WriteScript(await server.Client.GetStringAsync("/ignition?mac=52-54-00-00-30-01", Ct));
+        var (exit, output) = await Proc.RunAsync(shellcheck, [script], Ct);
+        Assert.True(exit == 0, $"shellcheck found problems:\n{output}");
+    }
+
+    [Fact]
     public async Task A_live_machines_config_has_no_installed_report()
     {
         _tree.Edit("machines.yaml", "    installDisk: /dev/vda\n    labels:", "    labels:");
