@@ -7,10 +7,11 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Provisioner.Boot;
 using Provisioner.Catalog;
-using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
+using Provisioner.Primitives;
+using Provisioner.Approval;
 
 namespace Provisioner.Api;
 
@@ -31,7 +32,7 @@ public static partial class ApiEndpoints
     {
         app.MapGet("/healthz", () => Results.Text("ok\n"));
 
-        app.MapGet("/readyz", (CatalogStore catalog, Approval.ApproverStatus approver) =>
+        app.MapGet("/readyz", (CatalogStore catalog, ApproverStatus approver) =>
         {
             var snapshot = catalog.Current;
             return Results.Json(new
@@ -57,6 +58,9 @@ public static partial class ApiEndpoints
 
         app.MapGet("/api/v1/machines", (CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
             Results.Json(new { machines = MachineViews(catalog.Current.Profiles, registry, machineState) }, Json)).RequireOperator();
+
+        // State (disabled, waiting-for-api, standby, leader), leader, last decisions with reasons.
+        app.MapGet("/api/v1/approver", (ApproverStatus status) => Results.Json(status.View(), Json)).RequireOperator();
 
         app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState,
             ILoggerFactory loggers) =>

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using Provisioner.Hosting;
+using Provisioner.Primitives;
 using Provisioner.Inventory;
 using Provisioner.Profiles;
 

@@ -4,11 +4,13 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Provisioner.Boot;
 using Provisioner.Catalog;
-using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
+using Provisioner.Primitives;
 
-namespace Provisioner.Ignition;
+using Provisioner.Ignition;
+
+namespace Provisioner.Boot;
 
 /// <summary>
 /// <c>GET /ignition</c>: a machine's rendered Ignition config, in the spec version it accepts. The config is prepared
