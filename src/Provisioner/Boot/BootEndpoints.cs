@@ -19,7 +19,8 @@ public static class BootEndpoints
             Script(ProvisionerUrls.BaseFor(context, catalog.Current.Profiles.Cluster), IpxeScripts.Chain));
 
         var queries = new MatchedQueries();
-        app.MapGet("/ipxe", (HttpContext context, CatalogStore catalog, MachineRegistry registry, ContentStore releaseStore, PreparedIpxe scripts) =>
+        app.MapGet("/ipxe", (HttpContext context, CatalogStore catalog, MachineRegistry registry, ContentStore releaseStore, PreparedIpxe scripts,
+            MachineStateStore machineState) =>
         {
             var snapshot = catalog.Current;
             var baseUrl = ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
@@ -33,8 +34,17 @@ public static class BootEndpoints
                 context.SetMachine("unknown:" + query!.DiscoveryKey);
                 return Script(baseUrl, b => IpxeScripts.Unknown(b, query, BootQuery.ToQueryString(query)));
             }
-            registry.RecordKnown(match.Machine, query!, BootStage.Ipxe, remote, $"matched by {match.MatchedBy.ToString().ToLowerInvariant()}");
+            var matchedBy = $"matched by {match.MatchedBy.ToString().ToLowerInvariant()}";
             context.SetMachine(match.Machine.Name);
+            var installDisk = snapshot.Profiles.InstallDiskOf(match.Machine);
+            if (installDisk is not null && machineState.Get(match.Machine.Name) is { } state && InstallMode.BootsFromDisk(snapshot.Profiles, match.Machine, state))
+            {
+                // Installed (or being installed): its disk, not the network; nothing is fetched, nothing installs again.
+                registry.RecordKnown(match.Machine, query!, BootStage.Ipxe, remote, $"{matchedBy}; boot from disk {installDisk} ({state.Phase})");
+                context.Response.Headers.CacheControl = "no-store";
+                return Results.Text(IpxeScripts.LocalBoot(match.Machine, snapshot.Profiles.Roles[match.Machine.Role], installDisk, state.Phase), IpxeScripts.ContentType);
+            }
+            registry.RecordKnown(match.Machine, query!, BootStage.Ipxe, remote, installDisk is null ? matchedBy : $"{matchedBy}; install to {installDisk}");
             var body = scripts.For(snapshot, match.Machine, query!, baseUrl, context.Request, releaseStore);
             context.Response.Headers.ETag = body.ETag;
             if (ETags.NoneMatchFails(context.Request, body.ETag)) return Results.StatusCode(StatusCodes.Status304NotModified);

@@ -60,6 +60,10 @@ public static class IgnitionEndpoints
                     return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, "the delivery cannot be recorded (details in the server log); try again");
                 }
             }
+            // Install mode: this is the installer's fetch; from now on the machine's PXE boots go to its disk.
+            if (await InstallMode.RecordInstallerFetchAsync(snapshot.Profiles, match.Machine, machineState,
+                loggers.CreateLogger(typeof(IgnitionEndpoints)), context.RequestAborted) is { } unrecorded)
+                return unrecorded;
             registry.RecordKnown(match.Machine, query!, BootStage.Ignition, remote, spec);
             context.Response.Headers.CacheControl = "no-store";
             context.Response.Headers.ETag = body.ETag;

@@ -44,9 +44,7 @@ internal static class MachineSectionReader
 
         var network = NetworkSpec.UseDhcp;
         if (r.Mapping("network") is { } n) network = ReadNetwork(n);
-        var installDisk = r.String("installDisk");
-        if (installDisk is not null && !installDisk.StartsWith("/dev/", StringComparison.Ordinal))
-            r.FieldError("installDisk", $"'{installDisk}' is not a device path under /dev/");
+        var installDisk = ProfileFields.ReadInstallDisk(r);
         var labels = ProfileFields.ReadLabels(r, "labels");
         r.RejectUnknownKeys();
         if (name is null || role is null) return null;

@@ -8,6 +8,16 @@ namespace Provisioner.Profiles;
 /// <summary>Checks and readers for field kinds several sections share: DNS names, label keys and values, asset references.</summary>
 internal static partial class ProfileFields
 {
+    /// <summary><c>installDisk</c> of a role or a machine: an absolute /dev path (<see cref="InstallDiskPath"/>), or null.</summary>
+    internal static string? ReadInstallDisk(YamlNodeReader r)
+    {
+        var installDisk = r.String("installDisk");
+        if (installDisk is null) return null;
+        if (InstallDiskPath.Problem(installDisk) is not { } problem) return installDisk;
+        r.FieldError("installDisk", problem);
+        return null;
+    }
+
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
     internal static partial Regex DnsLabel();
 

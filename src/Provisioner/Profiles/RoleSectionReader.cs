@@ -28,8 +28,9 @@ internal static class RoleSectionReader
                 b.Error(a.Node, b.FieldPath("args"), $"'{a.Value}' must be one kernel argument: not empty, no spaces, no '${{' (iPXE would expand it)");
                 return false;
             }).Select(a => a.Value).ToImmutableArray();
+            var localBoot = ReadLocalBoot(b);
             b.RejectUnknownKeys();
-            if (kernel is not null) boot = new BootSpec(kernel, initrds, args);
+            if (kernel is not null) boot = new BootSpec(kernel, initrds, args) { LocalBoot = localBoot };
         }
         string? template = null;
         if (r.Mapping("ignition", required: true) is { } ign)
@@ -45,6 +46,7 @@ internal static class RoleSectionReader
             }
             ign.RejectUnknownKeys();
         }
+        var installDisk = ProfileFields.ReadInstallDisk(r);
         var labels = ProfileFields.ReadLabels(r, "labels");
         var taints = new List<TaintSpec>();
         foreach (var t in r.MappingList("taints"))
@@ -61,6 +63,34 @@ internal static class RoleSectionReader
         }
         r.RejectUnknownKeys();
         if (boot is null || template is null) return null;
-        return new RoleSpec(name, boot, template, labels, [.. taints]);
+        return new RoleSpec(name, boot, template, labels, [.. taints]) { InstallDisk = installDisk };
+    }
+
+    /// <summary>
+    /// <c>boot.localBoot</c>: the iPXE lines that boot an installed machine from its disk, as a list or one block
+    /// of lines. A line may not start a new script (<c>#!ipxe</c>): Provisioner writes the header.
+    /// </summary>
+    private static ImmutableArray<string> ReadLocalBoot(YamlNodeReader boot)
+    {
+        var lines = ImmutableArray.CreateBuilder<string>();
+        var wrong = false;
+        foreach (var (text, node) in boot.StringList("localBoot"))
+        {
+            foreach (var line in text.Split('\n').Select(l => l.TrimEnd('\r')))
+            {
+                string? problem = line.Any(c => char.IsControl(c) && c != '\t') ? "an iPXE line must not contain control characters"
+                    : line.TrimStart().StartsWith("#!", StringComparison.Ordinal) ? "leave out the '#!ipxe' header: Provisioner writes it"
+                    : null;
+                if (problem is not null)
+                {
+                    boot.Error(node, boot.FieldPath("localBoot"), problem);
+                    wrong = true;
+                }
+                else if (line.Trim().Length > 0) lines.Add(line);
+            }
+        }
+        if (!wrong && lines.Count == 0 && boot.Raw("localBoot") is { } raw && !YamlNodeReader.IsNull(raw))
+            boot.Error(raw, boot.FieldPath("localBoot"), "no iPXE lines: leave localBoot out to use Provisioner's (BIOS sanboot of the first disk, UEFI exit)");
+        return lines.ToImmutable();
     }
 }

@@ -141,6 +141,16 @@ public sealed class WorkerMachineTests : IAsyncLifetime
             Assert.Equal("masked", (await InMachineAsync("systemctl", "is-enabled", unit)).Output.Trim());
         Assert.Contains(config.Systemd!.Units!, u => u.Name == "docker.service" && u.Mask == true);
 
+        // Install mode (the example worker installs to /dev/vda): the installed system's oneshot reported "installed"
+        // to the server once the network was up, and left its stamp so that it reports once.
+        await WaitForAsync("provisioner-installed.service to report", async () =>
+        {
+            var (_, state) = await InMachineAsync("systemctl", "is-active", "provisioner-installed.service");
+            return (state.Trim() == "active", state + (await InMachineAsync("journalctl", "-b", "-u", "provisioner-installed", "--no-pager", "-o", "cat")).Output);
+        }, TimeSpan.FromSeconds(90));
+        await OkAsync("test", "-f", "/var/lib/provisioner/installed.reported");
+        Assert.Equal(Provisioner.Inventory.MachinePhases.Installed, (await _server!.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString());
+
         // The release check pulled every image by digest through the mirror; then the kubelet container runs.
         await WaitForAsync("release-image.service to finish", async () =>
         {
