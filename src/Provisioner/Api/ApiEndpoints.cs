@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using Provisioner.Boot;
 using Provisioner.Catalog;
 using Provisioner.Inventory;
@@ -61,7 +62,8 @@ public static partial class ApiEndpoints
         // State (disabled, waiting-for-api, standby, leader), leader, last decisions with reasons.
         app.MapGet("/api/v1/approver", (ApproverStatus status) => Results.Json(status.View(), Json)).RequireOperator();
 
-        app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
+        app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState,
+            ILoggerFactory loggers) =>
         {
             var (report, error) = await ReadProgressAsync(context.Request, context.RequestAborted);
             if (report is null) return PlainText.Problem(StatusCodes.Status400BadRequest, error!);
@@ -78,6 +80,13 @@ public static partial class ApiEndpoints
                 return PlainText.Problem(StatusCodes.Status401Unauthorized, unauthorized);
             }
             context.SetMachine(machine.Name);
+            if (report.Stage == InstallMode.InstalledStage)
+            {
+                // Persisted before the answer: from now on the machine is installed, whatever the server does next.
+                if (await InstallMode.RecordInstalledAsync(catalog.Current.Profiles, machine, machineState,
+                    loggers.CreateLogger(typeof(ApiEndpoints)), context.RequestAborted) is { } unrecorded)
+                    return unrecorded;
+            }
             registry.RecordKnown(machine, query, report.Stage!, context.Connection.RemoteIpAddress?.ToString(), report.Detail);
             return Results.NoContent();
         });
@@ -141,7 +150,7 @@ public static partial class ApiEndpoints
         foreach (var state in new[] { "pending", "discovered", BootStage.Ipxe, BootStage.Kernel, BootStage.Initrd, BootStage.Ignition }.Union(states.Keys))
             metrics.Machines.WithLabels(state).Set(states.GetValueOrDefault(state));
         var phases = views.Where(v => v.Phase is not null).GroupBy(v => v.Phase!).ToDictionary(g => g.Key, g => g.Count());
-        foreach (var phase in new[] { MachinePhases.Ready, MachinePhases.Provisioning, MachinePhases.Provisioned })
+        foreach (var phase in MachinePhases.All)
             metrics.MachinePhases.WithLabels(phase).Set(phases.GetValueOrDefault(phase));
         metrics.DiscoveredEvicted.IncTo(registry.DiscoveredEvicted);
     }
@@ -152,7 +161,8 @@ public static partial class ApiEndpoints
     /// </summary>
     public sealed record MachineView(string? Name, bool Known, string? Role, string State, string? Mac, string? Uuid,
         string? Serial, string? Hostname, DateTimeOffset? LastSeen, IReadOnlyList<StageEvent> History,
-        string? Phase = null, DateTimeOffset? JoinedAt = null, IReadOnlyList<Delivery>? Deliveries = null);
+        string? Phase = null, DateTimeOffset? JoinedAt = null, IReadOnlyList<Delivery>? Deliveries = null,
+        string? InstallDisk = null, InstallProgress? Install = null);
 
     public static IReadOnlyList<MachineView> MachineViews(ProfileSet profiles, MachineRegistry registry, MachineStateStore machineState)
     {
@@ -164,7 +174,8 @@ public static partial class ApiEndpoints
             views.Add(new MachineView(m.Name, true, m.Role, seen?.Last?.Stage ?? "pending",
                 m.Select.Macs.IsEmpty ? seen?.LastQuery.Mac?.ToString() : m.Select.Macs[0].ToString(),
                 m.Select.Uuid?.ToString(), m.Select.Serial, m.Select.Hostname, seen?.Last?.At, seen?.History ?? [],
-                persisted.Phase, persisted.JoinedAt, persisted.Deliveries));
+                persisted.Phase, persisted.JoinedAt, persisted.Deliveries, profiles.InstallDiskOf(m),
+                persisted.InstallingThisRound is { } installing ? new InstallProgress(installing, persisted.InstalledThisRound) : null));
         }
         // A discovered machine an operator has since added to the profiles is adopted: it is listed as known only.
         foreach (var d in registry.All.Where(o => !o.Known && MachineMatcher.Match(profiles, o.LastQuery) is null))

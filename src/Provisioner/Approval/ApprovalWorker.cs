@@ -36,6 +36,11 @@ public sealed class ApprovalWorker(
     private static readonly TimeSpan RepeatedFailureLogInterval = TimeSpan.FromMinutes(1);
 
     private readonly ApproverOptions _options = options.ForCluster(clusterDirectory.FullPath);
+    // The current term's CSR work while this replica leads; null while it stands by.
+    private CsrReconciler? _reconciler;
+
+    /// <summary>True when this replica has no CSR queued or being decided (always, while it does not lead).</summary>
+    internal bool DecisionsIdle => Volatile.Read(ref _reconciler)?.IsIdle ?? true;
     private string Identity => _options.Identity!;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -223,15 +228,20 @@ public sealed class ApprovalWorker(
         var reconciler = new CsrReconciler(client, _options, policy, inventory, tokens, machineState, recorder, status, metrics, time, logger);
         var secrets = new TokenSecretSync(client, tokens, _options, time, logger);
         Task[] parts = [reconciler.RunAsync(work.Token), secrets.RunAsync(work.Token), recorder.RunAsync(reconciler.WhenIdleAsync, work.Token)];
-        await Task.WhenAny(parts);
-        await work.CancelAsync();
-        try { await Task.WhenAll(parts); }
+        Volatile.Write(ref _reconciler, reconciler);
+        try
+        {
+            await Task.WhenAny(parts);
+            await work.CancelAsync();
+            await Task.WhenAll(parts);
+        }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
         catch (Exception) when (!ct.IsCancellationRequested)
         {
             await endTerm.CancelAsync();
             throw;
         }
+        finally { Volatile.Write(ref _reconciler, null); }
         if (!ct.IsCancellationRequested)
         {
             await endTerm.CancelAsync();

@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
-using System.Collections.Immutable;
 using System.Net;
-using System.Threading.Channels;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
 using Provisioner.Inventory;
 using Provisioner.Tokens;
 
@@ -24,6 +24,7 @@ namespace Provisioner.Approval;
 internal sealed class CsrReconciler
 {
     private const int MaxAttempts = 5;
+    private static readonly ResiliencePropertyKey<string> CsrName = new("csr");
     // Work that can wait (token clean-up, Events) yields to decisions this long at most.
     private static readonly TimeSpan YieldAtMost = TimeSpan.FromSeconds(10);
 
@@ -38,6 +39,10 @@ internal sealed class CsrReconciler
     private readonly ApprovalMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly CsrDecisionWriter _writer;
+    private readonly RegisteredNodeTokenRevoker _revoker;
+    // A decision that fails (the API answers 5xx, or does not answer) is tried again after initial, 2×, 4×, … up to the cap.
+    private readonly ResiliencePipeline _retry;
 
     private readonly Informer<V1CertificateSigningRequest> _csrs;
     // Nodes as the watch reports them: the first-join rule needs to know whether a Node exists, and a join
@@ -50,14 +55,30 @@ internal sealed class CsrReconciler
     private readonly ConcurrentDictionary<string, byte> _heldForTotal = new(StringComparer.Ordinal);
     // Until CSRs and Nodes are listed the leader decides nothing: it says why where operators look, not only in the log.
     private readonly ConcurrentDictionary<string, string> _listProblems = new(StringComparer.Ordinal);
-    // Nodes seen registered: their machines' tokens are revoked beside the approvals, so a join storm is not slowed by it.
-    private readonly Channel<string> _registered = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
 
     public CsrReconciler(IKubernetes client, ApproverOptions options, CsrPolicy policy, ClusterInventory inventory, BootstrapTokenStore tokens,
         MachineStateStore machineState, DecisionRecorder recorder, ApproverStatus status, ApprovalMetrics metrics, TimeProvider time, ILogger logger)
     {
         (_client, _options, _policy, _inventory, _tokens, _machineState) = (client, options, policy, inventory, tokens, machineState);
         (_recorder, _status, _metrics, _time, _logger) = (recorder, status, metrics, time, logger);
+        _writer = new CsrDecisionWriter(client, time);
+        // Nodes seen registered: their machines' tokens are revoked beside the approvals, so a join storm is not slowed by it.
+        _revoker = new RegisteredNodeTokenRevoker(client, inventory, tokens, machineState, logger);
+        _retry = new ResiliencePipelineBuilder { TimeProvider = time }.AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is not null && !args.Context.CancellationToken.IsCancellationRequested),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = false,
+            Delay = options.BackoffInitial,
+            MaxDelay = options.BackoffMax,
+            MaxRetryAttempts = int.MaxValue,
+            OnRetry = args =>
+            {
+                args.Context.Properties.TryGetValue(CsrName, out var name);
+                logger.LogWarning(args.Outcome.Exception, "Deciding CSR {Csr} failed; retrying in {Delay}", name, args.RetryDelay);
+                return ValueTask.CompletedTask;
+            },
+        }).Build();
         _csrs = new Informer<V1CertificateSigningRequest>("CSR",
             Informer<V1CertificateSigningRequest>.Listing(ct => client.CertificatesV1.ListCertificateSigningRequestAsync(cancellationToken: ct)),
             (rv, timeout, onError, ct) => client.CertificatesV1.WatchListCertificateSigningRequestAsync(
@@ -88,13 +109,16 @@ internal sealed class CsrReconciler
         };
     }
 
+    /// <summary>True when no CSR is queued or being decided.</summary>
+    public bool IsIdle => _queue.IsIdle;
+
     /// <summary>Waits (a bounded time) until no CSR is queued or being decided.</summary>
     public Task WhenIdleAsync(CancellationToken ct) => _queue.WhenIdleAsync(YieldAtMost, _time, ct);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var workers = Enumerable.Range(0, Math.Max(1, _options.Parallelism)).Select(_ => WorkAsync(cancellationToken)).ToList();
-        var cleanup = CleanUpAsync(cancellationToken);
+        var cleanup = _revoker.RunAsync(WhenIdleAsync, cancellationToken);
         _machineState.Changed += OnMachinesChanged;
         _tokens.Changed += OnTokensChanged;
         try { await Task.WhenAll(_csrs.RunAsync(cancellationToken), _nodes.RunAsync(cancellationToken)); }
@@ -105,28 +129,6 @@ internal sealed class CsrReconciler
             foreach (var task in workers.Append(cleanup))
                 await task.ContinueWith(_ => { }, TaskScheduler.Default);
         }
-    }
-
-    private async Task CleanUpAsync(CancellationToken ct)
-    {
-        var reader = _registered.Reader;
-        try
-        {
-            while (await reader.WaitToReadAsync(ct))
-            {
-                // During a join storm, the machines waiting for their certificate come first; then one store
-                // write revokes the tokens of every machine whose Node registered since.
-                await WhenIdleAsync(ct);
-                var nodes = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-                while (reader.TryRead(out var node)) nodes.Add(node);
-                try { await RevokeTokensOfRegisteredAsync(nodes, ct); }
-                catch (Exception e) when (!ct.IsCancellationRequested)
-                {
-                    _logger.LogWarning(e, "Revoking the bootstrap tokens of {Count} registered nodes failed; the next Node list retries", nodes.Count);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
     }
 
     // ------------------------------------------------------------ the CSR cache
@@ -172,7 +174,7 @@ internal sealed class CsrReconciler
         if (state?.ArmedAt is { } armed && node.Metadata.CreationTimestamp is { } created
             && new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) < armed) return;
         if (_tokens.ForMachine(machine).Length > 0 || state?.JoinedAt is null)
-            _registered.Writer.TryWrite(node.Metadata.Name);
+            _revoker.NodeRegistered(node.Metadata.Name);
     }
 
     /// <summary>A machine was given its Ignition config (or joined): its CSRs held for "never fetched" may pass now.</summary>
@@ -245,35 +247,26 @@ internal sealed class CsrReconciler
 
     private async Task WorkAsync(CancellationToken ct)
     {
-        var backoff = new Backoff(_options.BackoffInitial, _options.BackoffMax);
         try
         {
             await Task.WhenAll(_csrs.Synced, _nodes.Synced).WaitAsync(ct);
             while (!ct.IsCancellationRequested)
             {
                 var name = await _queue.TakeAsync(ct);
-                TimeSpan? retryIn = null;
+                var context = ResilienceContextPool.Shared.Get(ct);
+                context.Properties.Set(CsrName, name);
                 try
                 {
-                    await ReconcileAsync(name, ct);
-                    backoff.Reset();
-                }
-                catch (Exception e) when (!ct.IsCancellationRequested)
-                {
-                    retryIn = backoff.Next();
-                    _logger.LogWarning(e, "Deciding CSR {Csr} failed; retrying in {Delay}", name, retryIn);
+                    await _retry.ExecuteAsync(static (context, state) => new ValueTask(state.Self.ReconcileAsync(state.Name, context.CancellationToken)),
+                        context, (Self: this, Name: name));
                 }
                 finally
                 {
+                    ResilienceContextPool.Shared.Return(context);
                     _queue.Done(name);
                     var pending = _inventory.TotalPending;
                     _metrics.Pending.Set(pending);
                     _status.SetPending(pending);
-                }
-                if (retryIn is { } delay)
-                {
-                    await Task.Delay(delay, _time, ct);
-                    _queue.Add(name);
                 }
             }
         }
@@ -299,7 +292,7 @@ internal sealed class CsrReconciler
 
             try
             {
-                var updated = await _client.CertificatesV1.ReplaceCertificateSigningRequestApprovalAsync(WithCondition(csr, decision), name, cancellationToken: ct);
+                var updated = await _writer.WriteAsync(csr, decision, ct);
                 _approvedUids.TryAdd(updated.Metadata.Uid ?? "", 0);
                 Observe(updated);
                 _recorder.Record(updated, decision, onlyIfChanged: false);
@@ -322,55 +315,4 @@ internal sealed class CsrReconciler
     }
 
     private NodeFacts? FindNode(string name) => _nodes.Get(name) is { } node ? ClusterInventory.ToNodeFacts(node) : null;
-
-    private V1CertificateSigningRequest WithCondition(V1CertificateSigningRequest csr, CsrDecision decision)
-    {
-        // A new object around the cached metadata and spec, which are only read: the cached CSR itself is
-        // shared with concurrent readers and stays as the API server sent it.
-        var now = _time.GetUtcNow().UtcDateTime;
-        return new V1CertificateSigningRequest
-        {
-            ApiVersion = csr.ApiVersion,
-            Kind = csr.Kind,
-            Metadata = csr.Metadata,
-            Spec = csr.Spec,
-            Status = new V1CertificateSigningRequestStatus
-            {
-                Certificate = csr.Status?.Certificate,
-                Conditions = [.. csr.Status?.Conditions ?? [], new V1CertificateSigningRequestCondition
-                {
-                    Type = decision.Verdict == CsrVerdict.Approve ? "Approved" : "Denied",
-                    Status = "True",
-                    Reason = decision.Verdict == CsrVerdict.Approve ? DecisionRecorder.ApprovedConditionReason : DecisionRecorder.DeniedConditionReason,
-                    Message = $"{decision.Reason}: {decision.Message}",
-                    LastUpdateTime = now,
-                    LastTransitionTime = now,
-                }],
-            },
-        };
-    }
-
-    /// <summary>
-    /// Once a machine's Node has registered, a kubelet of that machine holds a working client certificate and the
-    /// machine's bootstrap tokens have done their job: they are revoked (one write of the store for all of them) and
-    /// their Secrets deleted, and the machine is recorded as provisioned. Not at approval: the kubelet that asked may
-    /// have restarted with a new key and still need its token for a new request.
-    /// </summary>
-    private async Task RevokeTokensOfRegisteredAsync(IReadOnlyCollection<string> nodes, CancellationToken ct)
-    {
-        var machines = nodes.Select(n => (Node: n, Machine: _inventory.MachineOfNode(n))).Where(m => m.Machine is not null)
-            .DistinctBy(m => m.Machine, StringComparer.Ordinal).ToDictionary(m => m.Machine!, m => m.Node, StringComparer.Ordinal);
-        if (machines.Count == 0) return;
-        var used = machines.Keys.SelectMany(m => _tokens.ForMachine(m)).Select(t => t.Id).ToList();
-        // Revoked first: should deleting a Secret fail, the token Secret sync removes it as an orphan.
-        ImmutableArray<BootstrapToken> revoked = used.Count == 0 ? [] : await _tokens.RevokeAsync(used, ct);
-        await _machineState.MarkJoinedAsync([.. machines.Keys.Where(m => _machineState.Get(m)?.JoinedAt is null)], ct);
-        foreach (var token in revoked)
-        {
-            try { await _client.CoreV1.DeleteNamespacedSecretAsync(token.SecretName, "kube-system", cancellationToken: ct); }
-            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound) { }
-            _logger.LogInformation("Bootstrap token {TokenId} of machine {Machine} revoked and its Secret deleted: node {Node} registered",
-                token.Id, token.MachineName, machines[token.MachineName]);
-        }
-    }
 }

@@ -81,7 +81,7 @@ internal sealed class Informer<T>(
                     rv = next;
                     if (failure is not null)
                     {
-                        logger.LogInformation("{Kind} watch dropped ({Error}); reconnecting from resourceVersion {ResourceVersion}", kind, failure.Message, rv);
+                        logger.LogInformation(failure, "{Kind} watch dropped ({Error}); reconnecting from resourceVersion {ResourceVersion}", kind, failure.Message, rv);
                         if (!delivered) await Task.Delay(backoff.Next(failure), time, ct);
                     }
                     if (delivered) backoff.Reset();

@@ -21,7 +21,7 @@ public static class BootEndpoints
 
         var queries = new MatchedQueries();
         app.MapGet("/ipxe", async (HttpContext context, CatalogStore catalog, MachineRegistry registry, ContentStore releaseStore, PreparedIpxe scripts,
-            SecretDelivery delivery) =>
+            MachineStateStore machineState, SecretDelivery delivery) =>
         {
             var snapshot = catalog.Current;
             var baseUrl = ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
@@ -35,8 +35,17 @@ public static class BootEndpoints
                 context.SetMachine("unknown:" + query!.DiscoveryKey);
                 return Script(baseUrl, b => IpxeScripts.Unknown(b, query, BootQuery.ToQueryString(query)));
             }
-            registry.RecordKnown(match.Machine, query!, BootStage.Ipxe, remote, $"matched by {match.MatchedBy.ToString().ToLowerInvariant()}");
+            var matchedBy = $"matched by {match.MatchedBy.ToString().ToLowerInvariant()}";
             context.SetMachine(match.Machine.Name);
+            var installDisk = snapshot.Profiles.InstallDiskOf(match.Machine);
+            if (installDisk is not null && machineState.Get(match.Machine.Name) is { } state && InstallMode.BootsFromDisk(snapshot.Profiles, match.Machine, state))
+            {
+                // Installed (or being installed): its disk, not the network; nothing is fetched, nothing installs again.
+                registry.RecordKnown(match.Machine, query!, BootStage.Ipxe, remote, $"{matchedBy}; boot from disk {installDisk} ({state.Phase})");
+                context.Response.Headers.CacheControl = "no-store";
+                return Results.Text(IpxeScripts.LocalBoot(match.Machine, snapshot.Profiles.Roles[match.Machine.Role], installDisk, state.Phase), IpxeScripts.ContentType);
+            }
+            registry.RecordKnown(match.Machine, query!, BootStage.Ipxe, remote, installDisk is null ? matchedBy : $"{matchedBy}; install to {installDisk}");
             var body = scripts.For(snapshot, match.Machine, query!, baseUrl, context.Request, releaseStore);
             var script = Encoding.UTF8.GetString(body.Bytes);
             // A script that boots the machine carries a fresh one-time ticket for its real config; one that only
@@ -47,7 +56,7 @@ public static class BootEndpoints
                 if (ETags.NoneMatchFails(context.Request, body.ETag)) return Results.StatusCode(StatusCodes.Status304NotModified);
                 return Results.Bytes(body.Bytes, IpxeScripts.ContentType);
             }
-            var ticket = await delivery.IssueTicketAsync(snapshot.Profiles.Roles[match.Machine.Role], match.Machine, remote, context.RequestAborted);
+            var ticket = await delivery.IssueTicketAsync(snapshot.Profiles.Roles[match.Machine.Role], match.Machine, installs: installDisk is not null, remote, context.RequestAborted);
             context.Response.Headers.CacheControl = "no-store";
             return Results.Text(script.Replace(IpxeScripts.TicketPlaceholder, ticket, StringComparison.Ordinal), IpxeScripts.ContentType);
         });

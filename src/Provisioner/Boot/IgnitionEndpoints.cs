@@ -47,6 +47,9 @@ public static class IgnitionEndpoints
                 // client asks for, without preparing (or minting for) its real config.
                 var asked = IgnitionNegotiation.Choose(context.Request.Headers.Accept.ToString(), PointerConfig.Shape);
                 if (!asked.IsAcceptable) return PlainText.Problem(StatusCodes.Status406NotAcceptable, asked.NotAcceptableReason);
+                if (await InstallMode.RecordInstallerFetchAsync(snapshot.Profiles, machine, machineState, loggers.CreateLogger(typeof(IgnitionEndpoints)),
+                    context.RequestAborted) is { } notRecorded)
+                    return notRecorded;
                 registry.RecordKnown(machine, query!, BootStage.Ignition, remote, $"spec {IgnitionSpec.Format(asked.Version)}, pointer");
                 return Results.Bytes(PointerConfig.Build(asked.Version, $"{tls.TlsBaseFor(context, httpBase)}/ignition{context.Request.QueryString.Value}",
                     tls.CaCertificatePem), asked.ContentType);
@@ -82,6 +85,10 @@ public static class IgnitionEndpoints
             if (!context.Request.IsHttps)
             {
                 // The query goes on unchanged: the same selectors match the same machine, the ticket travels along.
+                // Install mode: the installer fetches the pointer over plain HTTP and writes it to the disk; the installed
+                // system follows it over TLS. From this fetch on, the machine's PXE boots go to its disk.
+                if (await InstallMode.RecordInstallerFetchAsync(snapshot.Profiles, machine, machineState, logger, context.RequestAborted) is { } notRecorded)
+                    return notRecorded;
                 var source = $"{tls.TlsBaseFor(context, httpBase)}/ignition{context.Request.QueryString.Value}";
                 registry.RecordKnown(machine, query!, BootStage.Ignition, remote, spec + ", pointer");
                 return Results.Bytes(PointerConfig.Build(negotiated.Version, source, tls.CaCertificatePem), negotiated.ContentType);

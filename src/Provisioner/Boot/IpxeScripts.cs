@@ -13,11 +13,18 @@ public static class IpxeScripts
     public const string ContentType = "text/plain; charset=utf-8";
     public const int RetrySeconds = 30;
 
-    /// <summary>The generic entry script: report what the firmware knows and chain to the machine's script.</summary>
+    /// <summary>
+    /// The generic entry script: report what the firmware knows and chain to the machine's script. A machine script
+    /// that returns without error is one that hands the machine to its firmware (install mode's disk boot under UEFI:
+    /// <c>exit</c>); an <c>exit</c> there only ends that script, so this one exits too, or iPXE would retry the network.
+    /// </summary>
     public static string Chain(string baseUrl) =>
         "#!ipxe\n" +
         "# Provisioner: identify this machine and fetch its own boot script.\n" +
-        $"chain --autofree {baseUrl}/ipxe?mac=${{mac:hexhyp}}&uuid=${{uuid}}&serial=${{serial:uristring}}&hostname=${{hostname:uristring}}&arch=${{buildarch}}&platform=${{platform}} ||\n" +
+        $"chain --autofree {baseUrl}/ipxe?mac=${{mac:hexhyp}}&uuid=${{uuid}}&serial=${{serial:uristring}}&hostname=${{hostname:uristring}}&arch=${{buildarch}}&platform=${{platform}} || goto provisioner_retry\n" +
+        "# The machine's script returned: it leaves this boot to the firmware's next entry.\n" +
+        "exit\n" +
+        ":provisioner_retry\n" +
         "echo Provisioner could not be reached; retrying in 10 s\n" +
         "sleep 10\n" +
         $"chain --autofree {baseUrl}/boot.ipxe\n";
@@ -28,8 +35,11 @@ public static class IpxeScripts
     /// </summary>
     public const string TicketPlaceholder = "@@provisioner-ticket@@";
 
-    /// <summary>The Ignition URL for the machine: its identity, plus the one-time ticket when there is one.</summary>
-    public static string IgnitionUrl(string baseUrl, MachineQuery identity, string? ticket) =>
+    /// <summary>
+    /// Where a machine fetches its Ignition config (the live system, or in install mode the installer): its identity,
+    /// plus the one-time ticket when there is one.
+    /// </summary>
+    public static string IgnitionUrl(string baseUrl, MachineQuery identity, string? ticket = null) =>
         $"{baseUrl}/ignition?{BootQuery.ToQueryString(identity)}" + (ticket is null ? "" : "&ticket=" + ticket);
 
     /// <summary>The kernel command line Provisioner adds for every machine, before the role's own args.</summary>
@@ -39,6 +49,50 @@ public static class IpxeScripts
         "ignition.firstboot",
         "ignition.platform.id=metal",
     ];
+
+    /// <summary>
+    /// Install mode's kernel command line: the live system runs the installer (coreos-installer), which writes the
+    /// image to <paramref name="installDisk"/> with the config from <c>coreos.inst.ignition_url</c> embedded for the
+    /// installed system's first boot. The live system itself gets no config (no <c>ignition.config.url</c>).
+    /// </summary>
+    public static IReadOnlyList<string> InstallArgs(string baseUrl, MachineQuery identity, string installDisk, string? ticket = null) =>
+    [
+        "coreos.inst.install_dev=" + installDisk,
+        $"coreos.inst.ignition_url={IgnitionUrl(baseUrl, identity, ticket)}",
+        "ignition.firstboot",
+        "ignition.platform.id=metal",
+    ];
+
+    /// <summary>
+    /// The lines that boot an installed machine's disk when its role does not give its own (<c>boot.localBoot</c>):
+    /// under BIOS iPXE hands over to the first hard disk; under UEFI it exits, so the firmware goes on to its next boot
+    /// entry (the installed system's). iPXE knows which it runs on (<c>${platform}</c>: pcbios or efi).
+    /// </summary>
+    public static readonly IReadOnlyList<string> DefaultLocalBoot =
+    [
+        "iseq ${platform} efi && goto provisioner_efi ||",
+        "sanboot --no-describe --drive 0x80 || goto provisioner_no_disk",
+        ":provisioner_efi",
+        "echo Provisioner: leaving iPXE; the firmware boots its next entry",
+        "exit",
+        ":provisioner_no_disk",
+        "echo Provisioner: the first disk did not boot; leaving iPXE for the firmware's next entry",
+        "exit",
+    ];
+
+    /// <summary>
+    /// The answer to an install-mode machine that has been installed (phase installing or installed): boot the disk,
+    /// not the network. Nothing is fetched, so the installer's own reboot does not install again.
+    /// </summary>
+    public static string LocalBoot(MachineSpec machine, RoleSpec role, string installDisk, string phase)
+    {
+        var sb = new StringBuilder("#!ipxe\n");
+        sb.Append($"# Provisioner: machine {machine.Name} is installed on {installDisk} ({phase}): boot it from disk.\n");
+        sb.Append($"# To install it again: provisioner machines reprovision {machine.Name}\n");
+        sb.Append($"echo Provisioner: {Sanitize(machine.Name)} is installed on {Sanitize(installDisk)} ({phase}); booting from the local disk\n");
+        foreach (var line in role.Boot.LocalBoot.IsEmpty ? DefaultLocalBoot : role.Boot.LocalBoot) sb.Append(line).Append('\n');
+        return sb.ToString();
+    }
 
     /// <param name="releaseArtifacts">
     /// Resolves boot references that name release artifacts (null: the reference is an asset path or URL). Such
@@ -64,11 +118,12 @@ public static class IpxeScripts
         var args = new List<string>();
         // Under UEFI, iPXE passes initrds to the kernel only when named on the command line.
         args.AddRange(initrds.Select(i => $"initrd={i.Name}"));
-        args.AddRange(IgnitionArgs(baseUrl, identity, ticket));
+        var installDisk = profiles.InstallDiskOf(machine);
+        if (installDisk is null) args.AddRange(IgnitionArgs(baseUrl, identity, ticket));
+        // An install key the role's own args set (coreos.inst.install_dev=…, say) is the operator's: not given twice.
+        else args.AddRange(InstallArgs(baseUrl, identity, installDisk, ticket).Where(a => !role.Boot.Args.Any(r => r.Split('=', 2)[0] == a.Split('=', 2)[0])));
         if (!role.Boot.Args.Any(a => a.StartsWith("console=", StringComparison.Ordinal)))
             args.AddRange(["console=tty0", "console=ttyS0,115200n8"]);
-        if (machine.InstallDisk is { } disk && !role.Boot.Args.Any(a => a.StartsWith("coreos.inst.install_dev=", StringComparison.Ordinal)))
-            args.Add("coreos.inst.install_dev=" + disk);
         // key=<artifact name> (coreos.live.rootfs_url=fcos/rootfs.img) becomes key=<Provisioner's URL for it>.
         args.AddRange(role.Boot.Args.Select(a => a.Split('=', 2) is [var key, var value] && release(value) is { Sha256: { } sha }
             ? $"{key}={baseUrl}/assets/sha256/{sha.Hex}" : a));
@@ -76,7 +131,9 @@ public static class IpxeScripts
         var sb = new StringBuilder();
         sb.Append("#!ipxe\n");
         sb.Append($"# Provisioner: machine {machine.Name}, role {role.Name}\n");
-        sb.Append($"echo Provisioner: booting {machine.Name} ({role.Name})\n");
+        sb.Append(installDisk is null
+            ? $"echo Provisioner: booting {machine.Name} ({role.Name})\n"
+            : $"echo Provisioner: installing {machine.Name} ({role.Name}) to {installDisk}\n");
         sb.Append($"kernel {Url(role.Boot.Kernel)} {string.Join(' ', args)}\n");
         foreach (var (name, url) in initrds) sb.Append($"initrd --name {name} {url}\n");
         sb.Append("boot\n");

@@ -35,7 +35,8 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
     /// Mints a ticket for <paramref name="machine"/>, bound to <paramref name="clientAddress"/> unless its role says
     /// otherwise. For a role with <c>freshRoundPerBoot</c>, first starts a new provisioning round (as a reprovision does).
     /// </summary>
-    public async Task<string> IssueTicketAsync(RoleSpec role, MachineSpec machine, string? clientAddress, CancellationToken ct)
+    /// <param name="installs">The machine installs to disk: its installed system's first boot redeems the ticket, later.</param>
+    public async Task<string> IssueTicketAsync(RoleSpec role, MachineSpec machine, bool installs, string? clientAddress, CancellationToken ct)
     {
         if (role.FreshRoundPerBoot)
         {
@@ -46,7 +47,7 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
         }
         var ticket = MachineSecrets.NewSecret();
         var now = time.GetUtcNow();
-        var lifetime = machine.InstallDisk is not null ? options.InstallTicketLifetime : options.TicketLifetime;
+        var lifetime = installs ? options.InstallTicketLifetime : options.TicketLifetime;
         var issued = new BootTicket(MachineSecrets.Hash(ticket), now, now + lifetime, role.BindTicketToAddress ? clientAddress : null);
         await machineState.ChangeAsync(machine.Name, state =>
         {

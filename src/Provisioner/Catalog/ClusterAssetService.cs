@@ -59,7 +59,7 @@ public sealed class ClusterAssetService(ClusterDirectoryPath clusterDirectory, C
         }
         catch (Exception e) when (e is ClusterRenderException or PkiException or IOException or UnauthorizedAccessException or InvalidDataException)
         {
-            logger.LogError("Cannot serve cluster assets to {Machine}: {Problem}", machine.Name, e.Message);
+            logger.LogError(e, "Cannot serve cluster assets to {Machine}: {Problem}", machine.Name, e.Message);
             return (null, $"the cluster assets for {machine.Name} are unavailable: the cluster directory is incomplete or invalid (details in the server log; `provisioner render` shows them too)");
         }
     }

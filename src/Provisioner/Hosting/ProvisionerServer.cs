@@ -58,7 +58,10 @@ public sealed class ProvisionerServer : IAsyncDisposable
 
     public static ProfileSources Sources(ServerOptions options) => new(options.ProfilesDirectory, options.TemplatesDirectory);
 
-    public static ProvisionerServer Build(ServerOptions options, string[]? args = null)
+    /// <param name="configureWebHost">
+    /// Last say over the web host; the unit tests swap Kestrel for an in-memory TestServer with it.
+    /// </param>
+    public static ProvisionerServer Build(ServerOptions options, string[]? args = null, Action<IWebHostBuilder>? configureWebHost = null)
     {
         var renderer = new IgnitionRenderer(new TextTemplates());
         var initial = LoadCatalog(options, renderer);
@@ -105,6 +108,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
             foreach (var l in listenTls)
                 k.Listen(l.Address, l.Port, o => o.UseHttps(h => h.ServerCertificateSelector = (_, _) => k.ApplicationServices.GetRequiredService<ServingTls>().Certificate));
         });
+        configureWebHost?.Invoke(builder.WebHost);
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(renderer);

@@ -25,7 +25,21 @@ public static class MachinePhases
     public const string Provisioning = "provisioning";
     /// <summary>Its Node registered: a kubelet holds a working client certificate.</summary>
     public const string Provisioned = "provisioned";
+    /// <summary>Install mode: the installer fetched the config to write to disk; the installed system has not reported yet.</summary>
+    public const string Installing = "installing";
+    /// <summary>Install mode: the installed system booted from disk and reported (stage <c>installed</c>).</summary>
+    public const string Installed = "installed";
+
+    /// <summary>Every phase, in the order a machine goes through them (install mode adds installing and installed).</summary>
+    public static readonly IReadOnlyList<string> All = [Ready, Installing, Provisioning, Installed, Provisioned];
 }
+
+/// <summary>
+/// Install mode's two facts: when the installer fetched the machine's config (<see cref="InstallingAt"/>) and when the
+/// installed system first reported from disk (<see cref="InstalledAt"/>). Either counts only in the round it happened
+/// in (not before the machine's <see cref="MachineState.ArmedAt"/>).
+/// </summary>
+public sealed record InstallProgress(DateTimeOffset? InstallingAt, DateTimeOffset? InstalledAt);
 
 /// <summary>The persisted provisioning facts of one machine.</summary>
 /// <remarks>
@@ -58,8 +72,23 @@ public sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveri
     [JsonIgnore]
     public ImmutableArray<BootTicket> IssuedTickets => Tickets.IsDefault ? [] : Tickets;
 
+    /// <summary>Install mode progress (null: never installed, or a live-mode machine).</summary>
+    public InstallProgress? Install { get; init; }
+
+    /// <summary>When this round's installer fetched the config, if it did: from then on the machine boots its disk.</summary>
+    [JsonIgnore]
+    public DateTimeOffset? InstallingThisRound => ThisRound(Install?.InstallingAt);
+
+    /// <summary>When the installed system reported from disk in this round, if it did.</summary>
+    [JsonIgnore]
+    public DateTimeOffset? InstalledThisRound => ThisRound(Install?.InstalledAt);
+
+    private DateTimeOffset? ThisRound(DateTimeOffset? at) => at is { } t && (ArmedAt is null || t >= ArmedAt) ? t : null;
+
     [JsonIgnore]
     public string Phase => JoinedAt is not null ? MachinePhases.Provisioned
+        : InstalledThisRound is not null ? MachinePhases.Installed
+        : InstallingThisRound is not null ? MachinePhases.Installing
         : LastDeliveryThisRound(DeliveryKinds.Ignition) is not null ? MachinePhases.Provisioning
         : MachinePhases.Ready;
 }
@@ -180,6 +209,35 @@ public sealed class MachineStateStore : IHostedService
     }
 
     /// <summary>
+    /// Install mode: the installer fetched the machine's config, now. The first fetch of a round is kept (a retrying
+    /// installer does not move it); a fetch in a new round (after a reprovision) starts the install facts afresh.
+    /// </summary>
+    public Task RecordInstallingAsync(string machineName, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        return UpdateAsync(states =>
+        {
+            var state = states.GetValueOrDefault(machineName) ?? MachineState.New(machineName);
+            return state.InstallingThisRound is not null ? states
+                : states.SetItem(machineName, state with { Install = new InstallProgress(now, null) });
+        }, cancellationToken);
+    }
+
+    /// <summary>Install mode: the installed system reported from disk, now (the first report of a round is kept).</summary>
+    public Task RecordInstalledAsync(string machineName, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        return UpdateAsync(states =>
+        {
+            var state = states.GetValueOrDefault(machineName) ?? MachineState.New(machineName);
+            if (state.InstalledThisRound is not null) return states;
+            // An installed system can report without a recorded installer fetch (a state file restored from before it).
+            var installing = state.InstallingThisRound ?? now;
+            return states.SetItem(machineName, state with { Install = new InstallProgress(installing, now) });
+        }, cancellationToken);
+    }
+
+    /// <summary>
     /// Queues <paramref name="change"/>; the first caller to find no write under way writes every change queued
     /// by then (and keeps writing while more arrive), so concurrent callers share fsyncs. Each call completes once
     /// its change is on disk.
@@ -263,7 +321,7 @@ public sealed class MachineStateStore : IHostedService
 
     // Records with ImmutableArray members compare arrays by reference; states compare by content.
     private static bool SameState(MachineState? a, MachineState? b) =>
-        a is null ? b is null : b is not null && a.Name == b.Name && a.JoinedAt == b.JoinedAt && a.ArmedAt == b.ArmedAt && a.Deliveries.SequenceEqual(b.Deliveries)
+        a is null ? b is null : b is not null && a.Name == b.Name && a.JoinedAt == b.JoinedAt && a.ArmedAt == b.ArmedAt && a.Install == b.Install && a.Deliveries.SequenceEqual(b.Deliveries)
            && a.ReportKeyHash == b.ReportKeyHash && a.FirstSeenAt == b.FirstSeenAt && a.IssuedTickets.SequenceEqual(b.IssuedTickets);
 
     private static async Task<ImmutableDictionary<string, MachineState>> ReadAsync(string path, CancellationToken cancellationToken)

@@ -42,24 +42,28 @@ public static class PkiKeys
     /// <summary>One generator for the whole process: seeding a SecureRandom is the expensive part.</summary>
     internal static SecureRandom Random { get; } = new();
 
-    private static readonly BigInteger RsaPublicExponent = BigInteger.ValueOf(65537);
-
     public static PkiKeyPair Generate(KeyAlgorithm algorithm)
     {
-        IAsymmetricCipherKeyPairGenerator generator;
-        if (algorithm == KeyAlgorithm.EcdsaP256)
-        {
-            // Named-curve parameters, so the SPKI carries the curve OID: Go rejects explicit EC parameters.
-            generator = new ECKeyPairGenerator("EC");
-            generator.Init(new ECKeyGenerationParameters(SecObjectIdentifiers.SecP256r1, Random));
-        }
-        else
-        {
-            generator = new RsaKeyPairGenerator();
-            generator.Init(new RsaKeyGenerationParameters(RsaPublicExponent, Random, RsaBits(algorithm), 100));
-        }
+        if (algorithm != KeyAlgorithm.EcdsaP256) return GenerateRsa(RsaBits(algorithm));
+        // Named-curve parameters, so the SPKI carries the curve OID: Go rejects explicit EC parameters.
+        var generator = new ECKeyPairGenerator("EC");
+        generator.Init(new ECKeyGenerationParameters(SecObjectIdentifiers.SecP256r1, Random));
         var pair = generator.GenerateKeyPair();
         return new PkiKeyPair(pair.Private, pair.Public);
+    }
+
+    /// <summary>
+    /// RSA keys come from the platform (OpenSSL on Linux): BouncyCastle's prime search took seconds per 2048-bit
+    /// key, OpenSSL's takes tens of milliseconds. The key is handed to BouncyCastle as CRT parameters, as if read from a file.
+    /// </summary>
+    private static PkiKeyPair GenerateRsa(int bits)
+    {
+        using var rsa = System.Security.Cryptography.RSA.Create(bits);
+        var p = rsa.ExportParameters(includePrivateParameters: true);
+        static BigInteger Unsigned(byte[]? bytes) => new(1, bytes!);
+        var privateKey = new RsaPrivateCrtKeyParameters(Unsigned(p.Modulus), Unsigned(p.Exponent), Unsigned(p.D),
+            Unsigned(p.P), Unsigned(p.Q), Unsigned(p.DP), Unsigned(p.DQ), Unsigned(p.InverseQ));
+        return FromPrivate(privateKey);
     }
 
     /// <summary>Rebuilds the pair from a private key alone, as read from a <c>.key</c> file.</summary>

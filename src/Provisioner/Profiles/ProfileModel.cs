@@ -15,6 +15,13 @@ public sealed record ProfileSet(
 
     public MachineSpec? FindMachine(string name) =>
         Machines.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
+
+    /// <summary>
+    /// The disk <paramref name="machine"/> installs to (its own <c>installDisk</c>, else its role's), or null: it runs
+    /// live from the network on every boot.
+    /// </summary>
+    public string? InstallDiskOf(MachineSpec machine) =>
+        machine.InstallDisk ?? (Roles.TryGetValue(machine.Role, out var role) ? role.InstallDisk : null);
 }
 
 public sealed record ClusterSpec(
@@ -53,12 +60,27 @@ public sealed record RoleSpec(
     BootSpec Boot,
     string IgnitionTemplate,
     ImmutableDictionary<string, string> Labels,
-    ImmutableArray<TaintSpec> Taints,
-    bool BindTicketToAddress = true,
-    bool FreshRoundPerBoot = false);
+    ImmutableArray<TaintSpec> Taints)
+{
+    /// <summary>The disk every machine of this role installs to, unless the machine names its own (<c>installDisk</c>).</summary>
+    public string? InstallDisk { get; init; }
+
+    /// <summary><c>ignition.bindTicketToAddress</c>: a boot ticket works only from the address that asked <c>/ipxe</c>.</summary>
+    public bool BindTicketToAddress { get; init; } = true;
+
+    /// <summary><c>ignition.freshRoundPerBoot</c>: machines boot live every time; each <c>/ipxe</c> starts a new provisioning round.</summary>
+    public bool FreshRoundPerBoot { get; init; }
+}
 
 /// <summary>What iPXE loads. Kernel and initrds are paths below <c>/assets</c> or absolute http(s) URLs.</summary>
-public sealed record BootSpec(string Kernel, ImmutableArray<string> Initrds, ImmutableArray<string> Args);
+public sealed record BootSpec(string Kernel, ImmutableArray<string> Initrds, ImmutableArray<string> Args)
+{
+    /// <summary>
+    /// iPXE lines that boot an installed machine from its disk (<c>boot.localBoot</c>); empty: Provisioner's own
+    /// (BIOS <c>sanboot --no-describe --drive 0x80</c>, UEFI <c>exit</c> to the firmware's next boot entry).
+    /// </summary>
+    public ImmutableArray<string> LocalBoot { get; init; } = [];
+}
 
 public sealed record TaintSpec(string Key, string? Value, string Effect);
 

@@ -34,6 +34,12 @@ internal sealed class YamlNodeReader
 
     public void Error(string message) => Error(_node, Path, message);
 
+    /// <summary>A problem with the value of <paramref name="key"/>, reported at that value.</summary>
+    public void FieldError(string key, string message) => FieldError(key, key, message);
+
+    /// <summary>A problem with <paramref name="field"/> (below <paramref name="key"/>), reported at the value of <paramref name="key"/>.</summary>
+    public void FieldError(string key, string field, string message) => Error(Raw(key) ?? _node, FieldPath(field), message);
+
     public YamlNode? Raw(string key)
     {
         _consumed.Add(key);
@@ -71,7 +77,7 @@ internal sealed class YamlNodeReader
         var text = String(key, required);
         if (text is null) return null;
         if (parse(text.Trim(), out var value)) return value;
-        Error(Raw(key)!, FieldPath(key), $"'{text}' is not {expected}");
+        FieldError(key, $"'{text}' is not {expected}");
         return null;
     }
 
@@ -80,7 +86,7 @@ internal sealed class YamlNodeReader
         var text = String(key, required);
         if (text is null) return null;
         if (parse(text.Trim(), out var value) && value is not null) return value;
-        Error(Raw(key)!, FieldPath(key), $"'{text}' is not {expected}");
+        FieldError(key, $"'{text}' is not {expected}");
         return null;
     }
 

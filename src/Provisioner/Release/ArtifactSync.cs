@@ -53,7 +53,7 @@ public sealed class ArtifactSync(ContentStore store, HttpClient http, SyncOption
             UseJitter = true,
             OnRetry = args =>
             {
-                logger.LogWarning("Transfer failed ({Error}); retry {Attempt} in {Delay}", args.Outcome.Exception?.Message, args.AttemptNumber + 1, args.RetryDelay);
+                logger.LogWarning(args.Outcome.Exception, "Transfer failed ({Error}); retry {Attempt} in {Delay}", args.Outcome.Exception?.Message, args.AttemptNumber + 1, args.RetryDelay);
                 return ValueTask.CompletedTask;
             },
         })
@@ -73,7 +73,7 @@ public sealed class ArtifactSync(ContentStore store, HttpClient http, SyncOption
                 catch (Exception e) when (e is IOException or HttpRequestException or ReleaseException or UnauthorizedAccessException
                                           || (e is OperationCanceledException && !ct.IsCancellationRequested))
                 {
-                    logger.LogError("Artifact {Artifact} not synced: {Error}", artifact.ToString(), e.Message);
+                    logger.LogError(e, "Artifact {Artifact} not synced: {Error}", artifact.ToString(), e.Message);
                     results.Add(new SyncResult(artifact, SyncOutcome.Failed, e.Message));
                 }
             });

@@ -63,7 +63,9 @@ public static class TemplateValues
                 ["fqdn"] = machine.Fqdn(cluster),
                 ["role"] = machine.Role,
                 ["mac"] = primaryMac,
-                ["install_disk"] = machine.InstallDisk ?? "",
+                ["install_disk"] = profiles.InstallDiskOf(machine) ?? "",
+                // Install mode (installDisk on the machine or its role): the config is the installed system's.
+                ["installs"] = profiles.InstallDiskOf(machine) is not null,
                 // kubelet's --node-labels / --register-with-taints formats, ready to paste into a unit.
                 ["node_labels"] = string.Join(',', labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}")),
                 ["node_taints"] = string.Join(',', role.Taints.Select(t => $"{t.Key}{(t.Value is null ? "" : "=" + t.Value)}:{t.Effect}")),

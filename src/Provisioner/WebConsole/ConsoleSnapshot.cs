@@ -94,6 +94,8 @@ public static class Board
         // After a restart this process has seen nothing, but the persisted state still knows what was delivered.
         if (!latest.ContainsKey(BootStage.Ignition) && persisted.LastDelivery(DeliveryKinds.Ignition) is { } delivery)
             latest[BootStage.Ignition] = new TimelineStep(BootStage.Ignition, delivery.At, "delivered");
+        if (!latest.ContainsKey(MachinePhases.Installed) && persisted.InstalledThisRound is { } installed)
+            latest[MachinePhases.Installed] = new TimelineStep(MachinePhases.Installed, installed, "reported from disk");
         if (persisted.JoinedAt is { } joined)
             latest[Provisioned] = new TimelineStep(Provisioned, joined, "node registered");
         var timeline = latest.Values.OrderBy(s => s.At).ToList();
@@ -113,12 +115,14 @@ public static class Board
             spec.Select.Uuid?.ToString(),
             spec.Network.Address?.ToString() ?? seen?.Last?.RemoteAddress ?? persisted.LastDelivery(DeliveryKinds.Ignition)?.Address,
             seen?.Last?.Stage ?? (persisted.Phase == MachinePhases.Ready ? "pending" : persisted.Phase),
-            persisted.Phase, timeline, last?.At, reason, done ? null : Waiting(last, bootstrap), done, complete);
+            persisted.Phase, timeline, last?.At, reason, done ? null : Waiting(last, bootstrap, persisted.Phase == MachinePhases.Installing), done, complete);
     }
 
-    private static string? Waiting(TimelineStep? last, bool bootstrap) => last?.Stage switch
+    private static string? Waiting(TimelineStep? last, bool bootstrap, bool installing) => last?.Stage switch
     {
         null => null,
+        // Install mode: the installer wrote the disk and rebooted; the installed system reports next.
+        _ when installing && last.Stage is BootStage.Ignition or BootStage.Ipxe => "the installed system's report (installed)",
         BootStage.Ipxe => BootStage.Kernel,
         BootStage.Kernel => BootStage.Initrd,
         BootStage.Initrd => BootStage.Ignition,

@@ -99,7 +99,7 @@ public sealed class ApproverEndToEndTests(OpenSsl openssl) : IClassFixture<OpenS
         Assert.Equal(r.Reason, decision.GetProperty("reason").GetString());
         var condition = ApproverHarness.ConditionType(h.Csr(name));
         Assert.Equal(r.Decision switch { "approved" => "Approved", "denied" => "Denied", _ => null }, condition);
-        await ApproverHarness.Eventually(() => h.EventsFor(name).Count > 0, $"an Event on {name}");
+        await Eventually.That(() => h.EventsFor(name).Count > 0, $"an Event on {name}");
         var ev = Assert.Single(h.EventsFor(name));
         Assert.Equal(DecisionRecorder.EventReason(r.Reason), (string?)ev["reason"]);
         Assert.Equal("CertificateSigningRequest", (string?)ev["involvedObject"]!["kind"]);

@@ -3,6 +3,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Provisioner.Approval;
 using Provisioner.FakeKubernetes;
 using Provisioner.Tests.Support;
@@ -90,12 +92,23 @@ internal sealed class ApproverHarness : IAsyncDisposable
     public async Task<ApproverHarness> StartServerAsync(ApproverOptions? approver = null)
     {
         Server = await RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = WithFake(approver ?? FastOptions()) });
+        _approvers.Add(ApproverOf(Server));
         return this;
     }
 
     /// <summary>Another Provisioner replica on the same profiles, cluster directory and API.</summary>
-    public Task<RunningServer> StartReplicaAsync(ApproverOptions approver) =>
-        RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = WithFake(approver) });
+    public async Task<RunningServer> StartReplicaAsync(ApproverOptions approver)
+    {
+        var replica = await RunningServer.StartAsync(Tree, o => o with { ClusterDirectory = _clusterDir, Approver = WithFake(approver) });
+        _approvers.Add(ApproverOf(replica));
+        return replica;
+    }
+
+    // Every replica's approver, kept past its server's disposal (a stopped replica's is idle).
+    private readonly List<ApprovalWorker> _approvers = [];
+
+    private static ApprovalWorker ApproverOf(RunningServer server) =>
+        server.Server.Services.GetServices<IHostedService>().OfType<ApprovalWorker>().Single();
 
     private ApproverOptions WithFake(ApproverOptions approver) => approver with { Kubeconfig = approver.Kubeconfig ?? KubeconfigPath };
 
@@ -117,7 +130,7 @@ internal sealed class ApproverHarness : IAsyncDisposable
     }
 
     public async Task WaitForTokenSecretAsync(string machine) =>
-        await Eventually(() => Fake.Get("secrets", "kube-system", Tokens[machine].SecretName) is not null, $"Secret of {machine}'s bootstrap token");
+        await Eventually.That(() => Fake.Get("secrets", "kube-system", Tokens[machine].SecretName) is not null, $"Secret of {machine}'s bootstrap token");
 
     public async Task<V1CertificateSigningRequest> CreateCsrAsync(string token, string pem, string signer = CsrSigners.KubeletClient, params string[] usages)
     {
@@ -146,14 +159,14 @@ internal sealed class ApproverHarness : IAsyncDisposable
     {
         var before = (await ApproverAsync()).GetProperty("nodes").GetInt32();
         await SeedNodeAsync(name, addresses);
-        await Eventually(async () => (await ApproverAsync()).GetProperty("nodes").GetInt32() > before, $"the approver to see node {name}");
+        await Eventually.That(async () => (await ApproverAsync()).GetProperty("nodes").GetInt32() > before, $"the approver to see node {name}");
     }
 
     /// <summary>The approver's entry for <paramref name="csr"/> in GET /api/v1/approver, once it has one.</summary>
     public async Task<JsonElement> DecisionAsync(string csr)
     {
         JsonElement found = default;
-        await Eventually(async () =>
+        await Eventually.That(async () =>
         {
             var entry = (await RecentDecisionsAsync()).FirstOrDefault(d => d.GetProperty("csr").GetString() == csr);
             found = entry;
@@ -183,8 +196,9 @@ internal sealed class ApproverHarness : IAsyncDisposable
     /// <summary>Waits until every named CSR is approved, then asserts each was approved by exactly one write.</summary>
     public async Task AssertEachApprovedOnceAsync(IReadOnlyCollection<string> names)
     {
-        await Eventually(() => names.All(n => ConditionType(Csr(n)) == "Approved"), $"all {names.Count} CSRs to be approved", TimeSpan.FromSeconds(30));
-        await Task.Delay(300, Ct); // let any late duplicate land before counting
+        await Eventually.That(() => names.All(n => ConditionType(Csr(n)) == "Approved"), $"all {names.Count} CSRs to be approved", TimeSpan.FromSeconds(30));
+        // Every approval is written and nothing is queued or being decided on any replica: no write is still in flight.
+        await Eventually.That(() => _approvers.All(a => a.DecisionsIdle), "every approver to have nothing left to decide");
         var writes = Fake.ApprovalWrites.GroupBy(w => w.CsrName).ToDictionary(g => g.Key, g => g.Count());
         foreach (var name in names) Assert.True(writes.GetValueOrDefault(name) == 1, $"{name} was written {writes.GetValueOrDefault(name)} times");
     }
@@ -209,19 +223,6 @@ internal sealed class ApproverHarness : IAsyncDisposable
 
     public static string? ConditionType(JsonObject csr) =>
         (csr["status"]?["conditions"] as JsonArray)?.Select(c => (string?)c!["type"]).FirstOrDefault();
-
-    public static async Task Eventually(Func<bool> condition, string what, TimeSpan? timeout = null) =>
-        await Eventually(() => Task.FromResult(condition()), what, timeout);
-
-    public static async Task Eventually(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting for {what}");
-            await Task.Delay(50, Ct);
-        }
-    }
 
     public async ValueTask DisposeAsync()
     {

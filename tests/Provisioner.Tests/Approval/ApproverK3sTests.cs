@@ -66,7 +66,7 @@ public sealed class ApproverK3sTests
         await h.StartServerAsync(ApproverHarness.FastOptions() with { Kubeconfig = kubeconfig });
         await h.FetchIgnitionAsync("worker-0");
         var token = h.Tokens["worker-0"];
-        await ApproverHarness.Eventually(async () =>
+        await Eventually.That(async () =>
         {
             try { return await admin.CoreV1.ReadNamespacedSecretAsync(token.SecretName, "kube-system", cancellationToken: Ct) is not null; }
             catch (HttpOperationException) { return false; }
@@ -88,14 +88,14 @@ public sealed class ApproverK3sTests
         }, cancellationToken: Ct);
         Assert.Equal(token.UserName, csr.Spec.Username);
 
-        await ApproverHarness.Eventually(async () =>
+        await Eventually.That(async () =>
         {
             var current = await admin.CertificatesV1.ReadCertificateSigningRequestAsync(csr.Metadata.Name, cancellationToken: Ct);
             return current.Status?.Conditions?.Any(c => c.Type == "Approved" && c.Reason == DecisionRecorder.ApprovedConditionReason) == true;
         }, "the CSR to be approved by the approver", TimeSpan.FromSeconds(60));
         var events = await admin.CoreV1.ListNamespacedEventAsync("default", fieldSelector: $"involvedObject.name={csr.Metadata.Name}", cancellationToken: Ct);
         Assert.Contains(events.Items, e => e.Reason == DecisionRecorder.EventReason(CsrReasons.ApprovedFirstJoin));
-        await ApproverHarness.Eventually(async () =>
+        await Eventually.That(async () =>
         {
             try { await admin.CoreV1.ReadNamespacedSecretAsync(token.SecretName, "kube-system", cancellationToken: Ct); return false; }
             catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound) { return true; }

@@ -18,9 +18,9 @@ public sealed class ApproverLeaderElectionTests
         await h.SeedNodeAsync("worker-0");
         await h.SeedNodeAsync("cp-0");
         await h.StartServerAsync(ApproverHarness.FastOptions("provisioner-a"));
-        await ApproverHarness.Eventually(async () => await StateAsync(h, h.Server) == ApproverStates.Leader, "a to lead");
+        await Eventually.That(async () => await StateAsync(h, h.Server) == ApproverStates.Leader, "a to lead");
         await using var b = await h.StartReplicaAsync(ApproverHarness.FastOptions("provisioner-b"));
-        await ApproverHarness.Eventually(async () => await StateAsync(h, b) == ApproverStates.Standby
+        await Eventually.That(async () => await StateAsync(h, b) == ApproverStates.Standby
                                                      && (await h.ApproverAsync(b)).TryGetProperty("leader", out var leader) && leader.GetString() == "provisioner-a",
             "b to stand by behind a");
 
@@ -31,7 +31,7 @@ public sealed class ApproverLeaderElectionTests
         Assert.Equal(ApproverStates.Standby, await StateAsync(h, b));
 
         await h.Server.DisposeAsync();
-        await ApproverHarness.Eventually(async () => await StateAsync(h, b) == ApproverStates.Leader, "b to take over", TimeSpan.FromSeconds(20));
+        await Eventually.That(async () => await StateAsync(h, b) == ApproverStates.Leader, "b to take over", TimeSpan.FromSeconds(20));
 
         var second = await h.CreateRenewalsAsync("cp-0", 1);
         await h.AssertEachApprovedOnceAsync([.. first, .. second]);

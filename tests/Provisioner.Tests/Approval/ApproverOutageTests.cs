@@ -22,11 +22,11 @@ public sealed class ApproverOutageTests
     private static async Task<string> StateAsync(ApproverHarness h) => (await h.ApproverAsync()).GetProperty("state").GetString()!;
 
     private static async Task WaitForStateAsync(ApproverHarness h, string state, TimeSpan? timeout = null) =>
-        await ApproverHarness.Eventually(async () => await StateAsync(h) == state, $"approver state {state}", timeout);
+        await Eventually.That(async () => await StateAsync(h) == state, $"approver state {state}", timeout);
 
     /// <summary>The API server is gone: the approver reports it, naming the API's address.</summary>
     private static async Task WaitForApiGoneAsync(ApproverHarness h) =>
-        await ApproverHarness.Eventually(async () =>
+        await Eventually.That(async () =>
         {
             var approver = await h.ApproverAsync();
             return approver.GetProperty("state").GetString() == ApproverStates.WaitingForApi
@@ -76,7 +76,7 @@ public sealed class ApproverOutageTests
         var otherRuns = other.RunUntilLeadershipLostAsync(otherStops.Token);
         await otherLeads.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
         await h.StartServerAsync();
-        await ApproverHarness.Eventually(async () => (await h.ApproverAsync()) is var a && a.GetProperty("state").GetString() == ApproverStates.Standby
+        await Eventually.That(async () => (await h.ApproverAsync()) is var a && a.GetProperty("state").GetString() == ApproverStates.Standby
                                                      && a.TryGetProperty("leader", out var leader) && leader.GetString() == "other-replica", "the approver to stand by behind other-replica");
         await using var states = StateLog.Start(h);
 
@@ -150,12 +150,12 @@ public sealed class ApproverOutageTests
     private static async Task AssertApiNoticedWithinTheCapAsync(ApproverHarness h)
     {
         // Attempt 6: 0.5 + 1 + 2 + 2 + 2 s of waits behind it; uncapped, the next would be 16 s away.
-        await ApproverHarness.Eventually(async () => (await h.ApproverAsync()).GetProperty("detail").GetString()!.Contains("attempt 6,", StringComparison.Ordinal),
+        await Eventually.That(async () => (await h.ApproverAsync()).GetProperty("detail").GetString()!.Contains("attempt 6,", StringComparison.Ordinal),
             "six refused attempts", TimeSpan.FromSeconds(30));
 
         var back = Stopwatch.StartNew();
         await h.Fake.ComeBackAsync(Ct);
-        await ApproverHarness.Eventually(async () => await StateAsync(h) != ApproverStates.WaitingForApi, "the approver to reach the API", TimeSpan.FromSeconds(30));
+        await Eventually.That(async () => await StateAsync(h) != ApproverStates.WaitingForApi, "the approver to reach the API", TimeSpan.FromSeconds(30));
         Assert.True(back.Elapsed < NoticedWithin, $"the API was noticed {back.Elapsed.TotalSeconds:0.0} s after it came back (cap {ProductionBackoff.UnreachableBackoffMax.TotalSeconds} s)");
     }
 

@@ -54,7 +54,8 @@ public sealed class ApproverTokenLifecycleTests
         Assert.Equal("127.0.0.1", delivery.Address);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(store.FilePath));
         var machine = await h.Server.MachineAsync("worker-0", Ct);
-        Assert.Equal(MachinePhases.Provisioning, machine.GetProperty("phase").GetString());
+        // The example machines install to disk: the fetch is the installer's.
+        Assert.Equal(MachinePhases.Installing, machine.GetProperty("phase").GetString());
         Assert.Equal(DeliveryKinds.Ignition, machine.GetProperty("deliveries")[0].GetProperty("what").GetString());
     }
 
@@ -84,7 +85,7 @@ public sealed class ApproverTokenLifecycleTests
 
         await h.FetchIgnitionAsync("worker-0"); // within the clock skew after the CSR, as a slow Ignition run may be
 
-        await ApproverHarness.Eventually(() => ApproverHarness.ConditionType(h.Csr(csr)) == "Approved", "the CSR approved without a resync");
+        await Eventually.That(() => ApproverHarness.ConditionType(h.Csr(csr)) == "Approved", "the CSR approved without a resync");
     }
 
     [Fact]
@@ -101,7 +102,7 @@ public sealed class ApproverTokenLifecycleTests
         node.Status.Addresses = [new k8s.Models.V1NodeAddress { Type = "InternalIP", Address = "192.0.2.21" }];
         await h.Admin.CoreV1.ReplaceNodeStatusAsync(node, "cp-0", cancellationToken: Ct);
 
-        await ApproverHarness.Eventually(() => ApproverHarness.ConditionType(h.Csr(csr)) == "Approved", "the serving CSR approved without a resync");
+        await Eventually.That(() => ApproverHarness.ConditionType(h.Csr(csr)) == "Approved", "the serving CSR approved without a resync");
     }
 
     [Fact]
@@ -113,7 +114,7 @@ public sealed class ApproverTokenLifecycleTests
         await h.WaitForTokenSecretAsync("worker-0");
         var token = h.Tokens["worker-0"];
         var orphan = (await h.CreateCsrAsync(token.Value, new CsrSpec().Pem())).Metadata.Name;
-        await ApproverHarness.Eventually(() => ApproverHarness.ConditionType(h.Csr(orphan)) == "Approved", "the first CSR approved");
+        await Eventually.That(() => ApproverHarness.ConditionType(h.Csr(orphan)) == "Approved", "the first CSR approved");
 
         // The kubelet restarted with a new key: with a revoked token the real one looped on "Unauthorized" forever.
         var retry = (await h.CreateCsrAsync(token.Value, new CsrSpec { Key = TestKeys.P384 }.Pem())).Metadata.Name;
@@ -132,17 +133,17 @@ public sealed class ApproverTokenLifecycleTests
         await h.WaitForTokenSecretAsync("worker-0");
         var token = h.Tokens["worker-0"];
         var csr = (await h.CreateCsrAsync(token.Value, new CsrSpec().Pem())).Metadata.Name;
-        await ApproverHarness.Eventually(() => ApproverHarness.ConditionType(h.Csr(csr)) == "Approved", "the CSR approved");
+        await Eventually.That(() => ApproverHarness.ConditionType(h.Csr(csr)) == "Approved", "the CSR approved");
 
         await h.RegisterNodeAsync("worker-0");
 
-        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", token.SecretName) is null, "the token's Secret to be deleted");
+        await Eventually.That(() => h.Fake.Get("secrets", "kube-system", token.SecretName) is null, "the token's Secret to be deleted");
         Assert.Null((await TokenFileAsync(h)).FindById(token.Id));
         Assert.NotNull((await TokenFileAsync(h)).FindById(h.Tokens["cp-0"].Id));
         Assert.NotNull(h.Fake.Get("secrets", "kube-system", h.Tokens["cp-0"].SecretName));
         var revoked = await Assert.ThrowsAsync<HttpOperationException>(() => h.CreateCsrAsync(token.Value, new CsrSpec().Pem()));
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, revoked.Response.StatusCode);
-        await ApproverHarness.Eventually(async () => (await h.Server.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString() == MachinePhases.Provisioned,
+        await Eventually.That(async () => (await h.Server.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString() == MachinePhases.Provisioned,
             "worker-0 provisioned in the machine list");
     }
 
@@ -193,7 +194,10 @@ public sealed class ApproverTokenLifecycleTests
         await h.StartServerAsync();
         await h.FetchIgnitionAsync("worker-0");
         await h.RegisterNodeAsync("worker-0");
-        await ApproverHarness.Eventually(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "worker-0's token revoked");
+        await Eventually.That(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "worker-0's token revoked");
+        // The join is recorded just after the revocation: a fetch before it would not count as one after the join.
+        await Eventually.That(async () => (await h.Server.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString() == MachinePhases.Provisioned,
+            "worker-0 provisioned in the machine list");
 
         var pointer = await h.Server.PointerAsync(await h.Server.IgnitionUrlAsync($"mac={ApproverHarness.Macs["worker-0"]}", Ct), Ct);
         using var again = await SecureIgnition.FetchMergedAsync(pointer, Ct);
@@ -210,7 +214,9 @@ public sealed class ApproverTokenLifecycleTests
         await h.StartServerAsync();
         await h.FetchIgnitionAsync("worker-0");
         await h.RegisterNodeAsync("worker-0");
-        await ApproverHarness.Eventually(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "worker-0's token revoked");
+        await Eventually.That(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "worker-0's token revoked");
+        await Eventually.That(async () => (await h.Server.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString() == MachinePhases.Provisioned,
+            "worker-0 provisioned in the machine list");
         await h.Server.DisposeAsync();
 
         await h.StartServerAsync();
@@ -239,7 +245,7 @@ public sealed class ReprovisionTests
         await h.StartServerAsync();
         await h.FetchIgnitionAsync("worker-0");
         await h.RegisterNodeAsync("worker-0");
-        await ApproverHarness.Eventually(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "the first round's token revoked");
+        await Eventually.That(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "the first round's token revoked");
 
         using var answer = await ReprovisionAsync(h, "worker-0");
         Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync(Ct));
@@ -248,7 +254,7 @@ public sealed class ReprovisionTests
         await h.FetchIgnitionAsync("worker-0");
         var fresh = Assert.Single((await TokenFileAsync(h)).ForMachine("worker-0"));
         Assert.Equal(0, await h.MetricAsync("provisioner_bootstrap_tokens_reissued_after_join_total", ("machine", "worker-0")));
-        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", fresh.SecretName) is not null, "the fresh token's Secret");
+        await Eventually.That(() => h.Fake.Get("secrets", "kube-system", fresh.SecretName) is not null, "the fresh token's Secret");
         // The last round's Node reports in: no proof for this round, so the fresh token stays.
         var node = await h.Admin.CoreV1.ReadNodeAsync("worker-0", cancellationToken: Ct);
         node.Metadata.Labels = new Dictionary<string, string> { ["touched"] = "yes" };
@@ -274,7 +280,7 @@ public sealed class ReprovisionTests
         using var doc = System.Text.Json.JsonDocument.Parse(await answer.Content.ReadAsStringAsync(Ct));
         Assert.Equal([old.Id], doc.RootElement.GetProperty("revokedTokens").EnumerateArray().Select(t => t.GetString()));
         Assert.Null((await TokenFileAsync(h)).FindById(old.Id));
-        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", old.SecretName) is null, "the revoked token's Secret deleted");
+        await Eventually.That(() => h.Fake.Get("secrets", "kube-system", old.SecretName) is null, "the revoked token's Secret deleted");
     }
 
     [Fact]

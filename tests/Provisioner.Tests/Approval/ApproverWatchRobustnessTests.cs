@@ -28,7 +28,7 @@ public sealed class ApproverWatchRobustnessTests
         var h = await ApproverHarness.CreateAsync();
         await h.SeedNodeAsync("worker-0");
         await h.StartServerAsync(Uncapped());
-        await ApproverHarness.Eventually(() => h.Fake.OpenWatchesOf(Csrs) > 0 && h.Fake.OpenWatchesOf(Nodes) > 0, "the approver's CSR and Node watches");
+        await Eventually.That(() => h.Fake.OpenWatchesOf(Csrs) > 0 && h.Fake.OpenWatchesOf(Nodes) > 0, "the approver's CSR and Node watches");
         return h;
     }
 
@@ -40,7 +40,7 @@ public sealed class ApproverWatchRobustnessTests
 
         Assert.Equal(1, h.Fake.DropWatches(abort: true, plural: Csrs));
         names.AddRange(await h.CreateRenewalsAsync("worker-0", 10));
-        await ApproverHarness.Eventually(() => h.Fake.OpenWatchesOf(Csrs) > 0, "the approver to watch again");
+        await Eventually.That(() => h.Fake.OpenWatchesOf(Csrs) > 0, "the approver to watch again");
         names.AddRange(await h.CreateRenewalsAsync("worker-0", 10));
 
         await h.AssertEachApprovedOnceAsync(names);
@@ -51,7 +51,7 @@ public sealed class ApproverWatchRobustnessTests
     {
         await using var h = await WatchingAsync();
         var names = new List<string>(await h.CreateRenewalsAsync("worker-0", 5));
-        await ApproverHarness.Eventually(() => names.All(n => ApproverHarness.ConditionType(h.Csr(n)) == "Approved"), "the first CSRs approved");
+        await Eventually.That(() => names.All(n => ApproverHarness.ConditionType(h.Csr(n)) == "Approved"), "the first CSRs approved");
         var listsBefore = h.Fake.Requests.Count(IsCsrList);
 
         Assert.Equal(1, h.Fake.DropWatches(plural: Csrs));
@@ -84,13 +84,13 @@ public sealed class ApproverWatchRobustnessTests
         await h.StartServerAsync();
         await h.FetchIgnitionAsync("worker-0");
         await h.WaitForTokenSecretAsync("worker-0");
-        await ApproverHarness.Eventually(() => h.Fake.OpenWatchesOf(Nodes) > 0, "the approver's Node watch");
+        await Eventually.That(() => h.Fake.OpenWatchesOf(Nodes) > 0, "the approver's Node watch");
 
         h.Fake.ForceGoneOnNextWatch(Nodes);
         Assert.Equal(1, h.Fake.DropWatches(plural: Nodes));
         await h.RegisterNodeAsync("worker-0");
 
-        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", h.Tokens["worker-0"].SecretName) is null,
+        await Eventually.That(() => h.Fake.Get("secrets", "kube-system", h.Tokens["worker-0"].SecretName) is null,
             "the token's Secret deleted once the re-list shows the Node");
         Assert.Equal(1, h.Fake.GoneAnswers);
     }

@@ -17,7 +17,7 @@ public sealed class ApproverWorkerTests
     private static async Task<string> StateAsync(ApproverHarness h) => (await h.ApproverAsync()).GetProperty("state").GetString()!;
 
     private static async Task WaitForStateAsync(ApproverHarness h, string state) =>
-        await ApproverHarness.Eventually(async () => await StateAsync(h) == state, $"approver state {state}");
+        await Eventually.That(async () => await StateAsync(h) == state, $"approver state {state}");
 
     [Fact]
     public async Task Machine_that_fetched_its_Ignition_joins_with_its_token_and_is_approved()
@@ -29,7 +29,7 @@ public sealed class ApproverWorkerTests
 
         var csr = await h.CreateCsrAsync(h.Tokens["worker-0"].Value, new CsrSpec().Pem());
 
-        await ApproverHarness.Eventually(() => ApproverHarness.ConditionType(h.Csr(csr.Metadata.Name)) == "Approved", "the CSR to be approved");
+        await Eventually.That(() => ApproverHarness.ConditionType(h.Csr(csr.Metadata.Name)) == "Approved", "the CSR to be approved");
         var condition = h.Csr(csr.Metadata.Name)["status"]!["conditions"]![0]!;
         Assert.Equal("True", (string?)condition["status"]);
         Assert.Equal(DecisionRecorder.ApprovedConditionReason, (string?)condition["reason"]);
@@ -68,7 +68,7 @@ public sealed class ApproverWorkerTests
         var render = await BootstrapTokenStore.OpenAsync(h.TokenFile, TimeProvider.System, TimeSpan.FromHours(24), Ct);
         var minted = await render.GetOrMintAsync("worker-9", Ct);
 
-        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", minted.SecretName) is not null, "the Secret of the token minted elsewhere");
+        await Eventually.That(() => h.Fake.Get("secrets", "kube-system", minted.SecretName) is not null, "the Secret of the token minted elsewhere");
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class ApproverWorkerTests
         await h.SeedNodeAsync("worker-0");
         h.Fake.Forbid(Provisioner.FakeKubernetes.Kinds.Node.Plural);
         await h.StartServerAsync();
-        await ApproverHarness.Eventually(async () => (await DetailAsync(h))?.Contains("listing Nodes fails") == true,
+        await Eventually.That(async () => (await DetailAsync(h))?.Contains("listing Nodes fails") == true,
             "the approver to say it cannot list Nodes");
         var csr = (await h.CreateRenewalsAsync("worker-0", 1))[0];
         Assert.Equal(ApproverStates.Leader, (await h.ApproverAsync()).GetProperty("state").GetString());
@@ -86,7 +86,7 @@ public sealed class ApproverWorkerTests
 
         h.Fake.Permit(Provisioner.FakeKubernetes.Kinds.Node.Plural);
 
-        await ApproverHarness.Eventually(() => ApproverHarness.ConditionType(h.Csr(csr)) == "Approved", "the renewal approved");
+        await Eventually.That(() => ApproverHarness.ConditionType(h.Csr(csr)) == "Approved", "the renewal approved");
         Assert.Equal("holds lease kube-system/provisioner-approver", await DetailAsync(h));
     }
 
@@ -102,8 +102,8 @@ public sealed class ApproverWorkerTests
         var token = await shortLived.GetOrMintAsync("cp-0", Ct);
         await h.StartServerAsync(ApproverHarness.FastOptions() with { ResyncInterval = TimeSpan.FromMilliseconds(500) });
 
-        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", token.SecretName) is not null, "the Secret while the token is valid");
-        await ApproverHarness.Eventually(() => h.Fake.Get("secrets", "kube-system", token.SecretName) is null, "the Secret to go once the token expired");
+        await Eventually.That(() => h.Fake.Get("secrets", "kube-system", token.SecretName) is not null, "the Secret while the token is valid");
+        await Eventually.That(() => h.Fake.Get("secrets", "kube-system", token.SecretName) is null, "the Secret to go once the token expired");
         // Only the expired token goes; serve's start-up render may have minted fresh ones since.
         var store = await BootstrapTokenStore.OpenAsync(h.TokenFile, TimeProvider.System, TimeSpan.FromHours(24), Ct);
         Assert.Null(store.FindById(token.Id));
@@ -143,7 +143,7 @@ public sealed class ApproverWorkerTests
         await h.DecisionAsync(csr);
 
         var lists = h.Fake.Requests.Count(IsCsrList);
-        await ApproverHarness.Eventually(() => h.Fake.Requests.Count(IsCsrList) >= lists + 3, "three more resyncs");
+        await Eventually.That(() => h.Fake.Requests.Count(IsCsrList) >= lists + 3, "three more resyncs");
 
         Assert.Single(h.EventsFor(csr));
         Assert.Single(await h.RecentDecisionsAsync(), d => d.GetProperty("csr").GetString() == csr);
@@ -197,13 +197,11 @@ public sealed class ApproverWorkerTests
         await using var server = await RunningServer.StartAsync(tree, o => o with { Approver = ApproverHarness.FastOptions() });
 
         var rendered = ApproverOptions.DefaultKubeconfig(server.Server.Services.GetRequiredService<ServerOptions>().ResolvedClusterDirectory);
-        string? detail = null;
-        for (var i = 0; i < 100 && detail?.Contains("https://127.0.0.1:6443") != true; i++)
+        var detail = await Eventually.Value(async () =>
         {
             using var doc = JsonDocument.Parse(await server.Client.GetStringAsync("/api/v1/approver", Ct));
-            detail = doc.RootElement.GetProperty("state").GetString() == ApproverStates.WaitingForApi ? doc.RootElement.GetProperty("detail").GetString() : null;
-            await Task.Delay(100, Ct);
-        }
+            return doc.RootElement.GetProperty("state").GetString() == ApproverStates.WaitingForApi ? doc.RootElement.GetProperty("detail").GetString() : null;
+        }, d => d?.Contains("https://127.0.0.1:6443") == true, "the approver waiting for https://127.0.0.1:6443");
         Assert.True(File.Exists(rendered));
         Assert.Contains("https://127.0.0.1:6443", detail);
     }

@@ -94,11 +94,15 @@ internal static class TestKeys
         return generator.GenerateKeyPair();
     }
 
+    /// <summary>From the platform's OpenSSL: BouncyCastle's own RSA generator took seconds per key.</summary>
     private static AsymmetricCipherKeyPair Rsa(int bits)
     {
-        var generator = new RsaKeyPairGenerator();
-        generator.Init(new RsaKeyGenerationParameters(BigInteger.ValueOf(65537), Random, bits, 80));
-        return generator.GenerateKeyPair();
+        using var rsa = System.Security.Cryptography.RSA.Create(bits);
+        var p = rsa.ExportParameters(includePrivateParameters: true);
+        static BigInteger Unsigned(byte[]? bytes) => new(1, bytes!);
+        return new AsymmetricCipherKeyPair(new RsaKeyParameters(false, Unsigned(p.Modulus), Unsigned(p.Exponent)),
+            new RsaPrivateCrtKeyParameters(Unsigned(p.Modulus), Unsigned(p.Exponent), Unsigned(p.D),
+                Unsigned(p.P), Unsigned(p.Q), Unsigned(p.DP), Unsigned(p.DQ), Unsigned(p.InverseQ)));
     }
 }
 

@@ -7,6 +7,7 @@ namespace Provisioner.Tests.Cluster;
 /// The rendered bootkube.sh, as served to the bootstrap machine, run with bash in dry-run mode in a temp
 /// directory: stage order, resume after a crash, progress reported to the real server; and shellcheck.
 /// </summary>
+[Trait(Category.Name, Category.Integration)]
 public sealed class BootkubeTests : IAsyncLifetime
 {
     private static readonly string[] Stages =

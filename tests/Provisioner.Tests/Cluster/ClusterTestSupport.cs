@@ -87,3 +87,35 @@ internal static class IgnitionFiles
             .Single(u => u.GetProperty("name").GetString() == name).GetProperty("contents").GetString()!;
     }
 }
+
+/// <summary>
+/// The example profiles rendered once for a whole test class: a cluster render (PKI included) costs a good part of a
+/// second, and the classes that use this only read what was rendered.
+/// </summary>
+public sealed class ExampleClusterFixture : IAsyncLifetime
+{
+    internal RenderedCluster Cluster { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync() => Cluster = await RenderedCluster.CreateAsync();
+
+    public ValueTask DisposeAsync()
+    {
+        Cluster.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>The example profiles with no control-plane machine (the bootstrap machine stays the control plane), rendered once per class.</summary>
+public sealed class SingleMachineClusterFixture : IAsyncLifetime
+{
+    internal RenderedCluster Cluster { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync() =>
+        Cluster = await RenderedCluster.CreateAsync(tree => tree.Edit("machines.yaml", "role: control-plane", "role: worker"));
+
+    public ValueTask DisposeAsync()
+    {
+        Cluster.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

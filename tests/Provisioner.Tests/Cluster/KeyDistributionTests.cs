@@ -12,24 +12,12 @@ namespace Provisioner.Tests.Cluster;
 /// Fetches every role's Ignition from the running server, finds every private key in it (PEM files and keys
 /// embedded base64 in kubeconfigs) and names each by the cluster-directory key it is.
 /// </summary>
-public sealed partial class KeyDistributionTests : IAsyncLifetime
+public sealed partial class KeyDistributionTests(ThreeControlPlaneServer served) : IClassFixture<ThreeControlPlaneServer>
 {
-    private readonly ProfileTree _tree = new();
-    private RunningServer _server = null!;
+    private readonly ProfileTree _tree = served.Tree;
+    private readonly RunningServer _server = served.Server;
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
     private string ClusterDir => Path.Combine(_tree.Root, "cluster");
-
-    public async ValueTask InitializeAsync()
-    {
-        _tree.Write("more.yaml", RenderedCluster.TwoMoreControlPlaneMachines);
-        _server = await RunningServer.StartAsync(_tree);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        _tree.Dispose();
-    }
 
     private async Task<string> IgnitionAsync(string mac)
     {
@@ -145,5 +133,27 @@ public sealed partial class KeyDistributionTests : IAsyncLifetime
         Assert.Contains($"token: \"{token.Value}\"", files["/etc/kubernetes/bootstrap-kubelet.kubeconfig"].Text);
         var secrets = IgnitionFiles.Decode(await IgnitionAsync("52:54:00:00:10:01"))["/opt/provisioner/manifests/0001-bootstrap-tokens.yaml"].Text;
         Assert.Contains($"name: bootstrap-token-{token.Id}", secrets);
+    }
+}
+
+/// <summary>
+/// The example profiles with three control-plane machines, served in memory once for a whole class (the server renders
+/// the cluster on start; the tests only fetch and read).
+/// </summary>
+public sealed class ThreeControlPlaneServer : IAsyncLifetime
+{
+    public ProfileTree Tree { get; } = new();
+    public RunningServer Server { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        Tree.Write("more.yaml", RenderedCluster.TwoMoreControlPlaneMachines);
+        Server = await RunningServer.StartInMemoryAsync(Tree);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        Tree.Dispose();
     }
 }

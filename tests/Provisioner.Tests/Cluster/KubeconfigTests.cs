@@ -5,17 +5,9 @@ using Provisioner.Pki;
 namespace Provisioner.Tests.Cluster;
 
 /// <summary>The rendered kubeconfigs load with KubernetesClient and carry the right identity, CA and server.</summary>
-public sealed class KubeconfigTests : IAsyncLifetime
+public sealed class KubeconfigTests(ExampleClusterFixture rendered) : IClassFixture<ExampleClusterFixture>
 {
-    private RenderedCluster _cluster = null!;
-
-    public async ValueTask InitializeAsync() => _cluster = await RenderedCluster.CreateAsync();
-
-    public ValueTask DisposeAsync()
-    {
-        _cluster.Dispose();
-        return ValueTask.CompletedTask;
-    }
+    private readonly RenderedCluster _cluster = rendered.Cluster;
 
     [Theory]
     [InlineData("auth/admin.kubeconfig", "admin", "https://api.demo.example.test:6443", "kubernetes-admin", "system:masters")]

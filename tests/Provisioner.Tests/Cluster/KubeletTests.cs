@@ -5,17 +5,9 @@ using YamlDotNet.RepresentationModel;
 namespace Provisioner.Tests.Cluster;
 
 /// <summary>kubelet.service and KubeletConfiguration per role, and that every file they and the static pods use is delivered.</summary>
-public sealed class KubeletTests : IAsyncLifetime
+public sealed class KubeletTests(ExampleClusterFixture rendered) : IClassFixture<ExampleClusterFixture>
 {
-    private RenderedCluster _cluster = null!;
-
-    public async ValueTask InitializeAsync() => _cluster = await RenderedCluster.CreateAsync();
-
-    public ValueTask DisposeAsync()
-    {
-        _cluster.Dispose();
-        return ValueTask.CompletedTask;
-    }
+    private readonly RenderedCluster _cluster = rendered.Cluster;
 
     private string Ignition(string machine) => _cluster.Read($"ignition/{machine}.ign");
 

@@ -5,18 +5,10 @@ using Provisioner.Cluster;
 namespace Provisioner.Tests.Cluster;
 
 /// <summary>Every rendered Kubernetes object loads into KubernetesClient's typed models, with the flags the topology needs.</summary>
-public sealed class KubernetesYamlTests : IAsyncLifetime
+public sealed class KubernetesYamlTests(ExampleClusterFixture rendered) : IClassFixture<ExampleClusterFixture>
 {
-    private RenderedCluster _cluster = null!;
+    private readonly RenderedCluster _cluster = rendered.Cluster;
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync() => _cluster = await RenderedCluster.CreateAsync();
-
-    public ValueTask DisposeAsync()
-    {
-        _cluster.Dispose();
-        return ValueTask.CompletedTask;
-    }
 
     private List<object> Load(string relative) => KubernetesYaml.LoadAllFromString(_cluster.Read(relative));
 

@@ -5,18 +5,9 @@ using k8s.Models;
 namespace Provisioner.Tests.Cluster;
 
 /// <summary>With no control-plane machine the bootstrap machine runs etcd locally and stays the control plane.</summary>
-public sealed class SingleMachineTests : IAsyncLifetime
+public sealed class SingleMachineTests(SingleMachineClusterFixture rendered) : IClassFixture<SingleMachineClusterFixture>
 {
-    private RenderedCluster _cluster = null!;
-
-    public async ValueTask InitializeAsync() =>
-        _cluster = await RenderedCluster.CreateAsync(tree => tree.Edit("machines.yaml", "role: control-plane", "role: worker"));
-
-    public ValueTask DisposeAsync()
-    {
-        _cluster.Dispose();
-        return ValueTask.CompletedTask;
-    }
+    private readonly RenderedCluster _cluster = rendered.Cluster;
 
     private static string Flag(V1Pod pod, string name) =>
         pod.Spec.Containers[0].Command.Single(c => c.StartsWith($"--{name}=", StringComparison.Ordinal))[(name.Length + 3)..];
@@ -48,6 +39,7 @@ public sealed class SingleMachineTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(Category.Name, Category.Integration)] // runs the rendered script with bash
     public async Task Bootkube_keeps_the_control_plane_and_labels_the_bootstrap_node()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -136,7 +136,7 @@ public sealed class FakeKubernetesClientTests : IAsyncLifetime
             await foreach (var (_, csr) in admin.CertificatesV1.WatchListCertificateSigningRequestAsync(resourceVersion: list.Metadata.ResourceVersion, cancellationToken: Ct))
                 received.TrySetResult(csr.Metadata.Name);
         }, Ct);
-        while (fake.OpenWatches == 0) await Task.Delay(10, Ct);
+        await Eventually.That(() => fake.OpenWatches > 0, "the watch to open");
         await admin.CertificatesV1.CreateCertificateSigningRequestAsync(NewCsr("x"), cancellationToken: Ct);
         Assert.Equal("x", await received.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct));
 
@@ -251,7 +251,7 @@ public sealed class FakeKubernetesClientTests : IAsyncLifetime
             }
             catch (Exception e) when (e is IOException or HttpRequestException) { failure ??= e; }
         }, Ct);
-        while (fake.OpenWatches == 0) await Task.Delay(10, Ct);
+        await Eventually.That(() => fake.OpenWatches > 0, "the watch to open");
 
         await fake.GoDownAsync();
 

@@ -105,16 +105,13 @@ public sealed class WorkerMachineTests : IAsyncLifetime
     /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="what"/> and the last state after the timeout.</summary>
     private static async Task WaitForAsync(string what, Func<Task<(bool Ok, string State)>> condition, TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
         var state = "";
-        while (DateTime.UtcNow < deadline)
+        await Eventually.That(async () =>
         {
             bool ok;
             (ok, state) = await condition();
-            if (ok) return;
-            await Task.Delay(250, Ct);
-        }
-        Assert.Fail($"timed out after {timeout.TotalSeconds} s waiting for {what}; last state:\n{state}");
+            return ok;
+        }, () => $"{what}; last state:\n{state}", timeout, interval: TimeSpan.FromMilliseconds(250));
     }
 
     private async Task<long> MonotonicAsync(string unit, string property) =>
@@ -143,6 +140,16 @@ public sealed class WorkerMachineTests : IAsyncLifetime
         foreach (var unit in new[] { "docker.service", "docker.socket" })
             Assert.Equal("masked", (await InMachineAsync("systemctl", "is-enabled", unit)).Output.Trim());
         Assert.Contains(config.Systemd!.Units!, u => u.Name == "docker.service" && u.Mask == true);
+
+        // Install mode (the example worker installs to /dev/vda): the installed system's oneshot reported "installed"
+        // to the server once the network was up, and left its stamp so that it reports once.
+        await WaitForAsync("provisioner-installed.service to report", async () =>
+        {
+            var (_, state) = await InMachineAsync("systemctl", "is-active", "provisioner-installed.service");
+            return (state.Trim() == "active", state + (await InMachineAsync("journalctl", "-b", "-u", "provisioner-installed", "--no-pager", "-o", "cat")).Output);
+        }, TimeSpan.FromSeconds(90));
+        await OkAsync("test", "-f", "/var/lib/provisioner/installed.reported");
+        Assert.Equal(Provisioner.Inventory.MachinePhases.Installed, (await _server!.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString());
 
         // The release check pulled every image by digest through the mirror; then the kubelet container runs.
         await WaitForAsync("release-image.service to finish", async () =>

@@ -13,6 +13,9 @@ public sealed class BootEndpointTests : ServerTest
         var script = await Client.GetStringAsync("/boot.ipxe", Ct);
         Assert.StartsWith("#!ipxe\n", script);
         Assert.Contains("chain --autofree http://192.0.2.1:8080/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&hostname=${hostname:uristring}&arch=${buildarch}&platform=${platform}", script);
+        // A machine script that returns (install mode's disk boot under UEFI exits it) ends iPXE too; a failure retries.
+        Assert.Contains("&platform=${platform} || goto provisioner_retry\n", script);
+        Assert.Contains("\nexit\n:provisioner_retry\necho Provisioner could not be reached", script);
     }
 
     [Fact]
@@ -24,7 +27,9 @@ public sealed class BootEndpointTests : ServerTest
         Assert.Equal("#!ipxe", lines[0]);
         var kernel = Assert.Single(lines, l => l.StartsWith("kernel ", StringComparison.Ordinal));
         Assert.StartsWith("kernel http://192.0.2.1:8080/assets/fcos/kernel?mac=52-54-00-00-30-01 initrd=initrd0 ", kernel);
-        Assert.Matches(" ignition.config.url=http://192.0.2.1:8080/ignition\\?mac=52-54-00-00-30-01&ticket=[A-Za-z0-9_-]{32} ", kernel);
+        // The example machines install to disk: the installer gets the config URL (with its one-time ticket), the live system none.
+        Assert.Matches(" coreos.inst.ignition_url=http://192.0.2.1:8080/ignition\\?mac=52-54-00-00-30-01&ticket=[A-Za-z0-9_-]{32} ", kernel);
+        Assert.DoesNotContain("ignition.config.url=", kernel);
         Assert.Contains(" ignition.firstboot ", kernel);
         Assert.Contains(" ignition.platform.id=metal ", kernel);
         Assert.Contains(" console=ttyS0,115200n8 ", kernel);

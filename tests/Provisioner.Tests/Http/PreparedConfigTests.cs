@@ -26,15 +26,7 @@ public sealed partial class PreparedConfigTests : ServerTest
     private ClusterAssetService Cluster => Server.Server.Services.GetRequiredService<ClusterAssetService>();
 
     /// <summary>Waits until the background pass has prepared configs for the current catalog and tokens.</summary>
-    private async Task PreparedAsync()
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (!Prepared.IsCurrent)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "configs were not prepared within 15 s");
-            await Task.Delay(20, Ct);
-        }
-    }
+    private Task PreparedAsync() => Eventually.That(() => Prepared.IsCurrent, "configs prepared for the current catalog and tokens");
 
     private async Task<double> RendersAsync()
     {
@@ -305,7 +297,8 @@ public sealed class PreparedConfigBaseUrlTests : IAsyncLifetime
             Assert.Contains($"http://localhost:{port}/api/v1/progress", viaName);
             Assert.Equal($"127.0.0.1:{tlsPort}", ipSource.Authority);
             Assert.Equal($"localhost:{tlsPort}", nameSource.Authority);
-            await Task.Delay(200, Ct); // let the background pass prepare both base URLs
+            // The next round is served from what the background pass prepared for both base URLs.
+            await Eventually.That(() => _server.Server.Services.GetRequiredService<PreparedIgnition>().IsCurrent, "configs prepared for both base URLs");
         }
     }
 }

@@ -6,7 +6,8 @@ namespace Provisioner.Tests.Http;
 [Trait(Category.Name, Category.Integration)]
 public sealed class ReloadTests : ServerTest
 {
-    private Task<string> EventuallyAsync(string url, Func<string, bool> until) => EventuallyAsync(() => Client.GetStringAsync(url, Ct), until);
+    private Task<string> EventuallyAsync(string url, Func<string, bool> until) =>
+        Eventually.Value(() => Client.GetStringAsync(url, Ct), until, $"{url} to answer as expected", TimeSpan.FromSeconds(10));
 
     /// <summary>worker-0's real config, re-armed after each fetch (it is released once per provisioning round).</summary>
     private async Task<string> WorkerConfigAsync()
@@ -16,19 +17,8 @@ public sealed class ReloadTests : ServerTest
         return config;
     }
 
-    private async Task<string> EventuallyAsync(Func<Task<string>> fetch, Func<string, bool> until)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        string last = "";
-        while (DateTime.UtcNow < deadline)
-        {
-            last = await fetch();
-            if (until(last)) return last;
-            await Task.Delay(50, Ct);
-        }
-        Assert.Fail($"condition not reached within 10 s; last response:\n{last}");
-        return last;
-    }
+    private Task<string> EventuallyAsync(Func<Task<string>> fetch, Func<string, bool> until) =>
+        Eventually.Value(fetch, until, "worker-0's config to answer as expected", TimeSpan.FromSeconds(10));
 
     [Fact]
     public async Task AddedMachineBootsWithoutARestart()

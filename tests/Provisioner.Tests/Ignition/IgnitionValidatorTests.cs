@@ -295,6 +295,10 @@ public class IgnitionValidatorTests
     }
 
     [Fact]
-    public void ThrowIfInvalid_lets_warnings_through() =>
-        IgnitionValidator.ThrowIfInvalid(WithUnits(new Unit { Name = "a.service", Enabled = true, Contents = "[Service]\n" }));
+    public void ThrowIfInvalid_lets_warnings_through()
+    {
+        var config = WithUnits(new Unit { Name = "a.service", Enabled = true, Contents = "[Service]\n" });
+        Assert.Contains(IgnitionValidator.Validate(config), p => p.Severity == IgnitionSeverity.Warning);
+        Assert.Null(Record.Exception(() => IgnitionValidator.ThrowIfInvalid(config)));
+    }
 }

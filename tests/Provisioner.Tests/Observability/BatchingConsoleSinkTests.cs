@@ -33,8 +33,7 @@ public sealed class BatchingConsoleSinkTests
         var output = new MemoryStream();
         using var sink = new BatchingConsoleSink(new MessageTemplateTextFormatter("{Message}{NewLine}"), output);
         sink.Emit(Event(1));
-        var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (output.Length == 0 && DateTime.UtcNow < deadline) await Task.Delay(10, TestContext.Current.CancellationToken);
+        await Eventually.That(() => output.Length > 0, "the line to be written", TimeSpan.FromSeconds(5));
         Assert.Equal("line 1\n", System.Text.Encoding.UTF8.GetString(output.ToArray()).Replace("\r", ""));
     }
 }

@@ -37,19 +37,17 @@ public sealed class ServeCommandTests : IDisposable
         var run = CommandLine.InvokeAsync(["serve", "--profiles", _tree.Profiles, "--assets", _tree.Assets, "--no-approver", "--listen", $"127.0.0.1:{httpPort}", .. args],
             TextWriter.Null, stderr, name => env?.GetValueOrDefault(name), stop.Token);
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(10) };
-        for (var attempt = 0; ; attempt++)
+        await Eventually.That(async () =>
         {
             if (run.IsCompleted) Assert.Fail($"serve exited with {await run}: {stderr}");
             try
             {
                 await http.GetStringAsync("/healthz", Ct);
-                return (run, http, stop);
+                return true;
             }
-            catch (HttpRequestException) when (attempt < 100)
-            {
-                await Task.Delay(100, Ct);
-            }
-        }
+            catch (HttpRequestException) { return false; }
+        }, "serve to answer /healthz", TimeSpan.FromSeconds(10));
+        return (run, http, stop);
     }
 
     [Fact]

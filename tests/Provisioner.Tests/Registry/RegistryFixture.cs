@@ -8,7 +8,7 @@ namespace Provisioner.Tests.Registry;
 /// <c>library/pause</c> (one OCI manifest, tags 3.8, 3.9, 3.10, latest), <c>k8s/kube-apiserver:v1.31.2</c>
 /// (an index for amd64 and arm64) and <c>docker/app:1</c> (Docker schema 2) with <c>docker/app:multi</c> (a Docker manifest list).
 /// </summary>
-public sealed class RegistryFixture : IAsyncLifetime
+public class RegistryFixture : IAsyncLifetime
 {
     public ProfileTree Tree { get; } = new();
     public string Store => Path.Combine(Tree.Root, "store");
@@ -46,12 +46,24 @@ public sealed class RegistryFixture : IAsyncLifetime
         DockerList = docker.Index(OciLayoutBuilder.DockerManifestList, DockerApp, dockerArm);
         await importer.ImportAsync(docker.WriteLayout(Path.Combine(Tree.Root, "docker-list"), ("multi", DockerList)), "docker/app", "multi", null, ct);
 
-        Server = await RunningServer.StartAsync(Tree, o => o with { StoreDirectory = Store });
+        Server = await StartServerAsync(o => o with { StoreDirectory = Store });
     }
+
+    /// <summary>Kestrel on loopback, for clients that need a real address (skopeo).</summary>
+    protected virtual Task<RunningServer> StartServerAsync(Func<Provisioner.Hosting.ServerOptions, Provisioner.Hosting.ServerOptions> configure) =>
+        RunningServer.StartAsync(Tree, configure);
 
     public async ValueTask DisposeAsync()
     {
         await Server.DisposeAsync();
         Tree.Dispose();
+        GC.SuppressFinalize(this);
     }
+}
+
+/// <summary>The same registry served in memory (TestServer), for the HTTP-level unit tests.</summary>
+public sealed class InMemoryRegistryFixture : RegistryFixture
+{
+    protected override Task<RunningServer> StartServerAsync(Func<Provisioner.Hosting.ServerOptions, Provisioner.Hosting.ServerOptions> configure) =>
+        RunningServer.StartInMemoryAsync(Tree, configure);
 }

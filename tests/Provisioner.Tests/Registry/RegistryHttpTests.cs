@@ -7,7 +7,7 @@ using Provisioner.Primitives;
 namespace Provisioner.Tests.Registry;
 
 /// <summary>The /v2/ API as the OCI Distribution spec defines it, checked with a plain HTTP client.</summary>
-public sealed class RegistryHttpTests(RegistryFixture registry) : IClassFixture<RegistryFixture>
+public sealed class RegistryHttpTests(InMemoryRegistryFixture registry) : IClassFixture<InMemoryRegistryFixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
     private HttpClient Client => registry.Client;

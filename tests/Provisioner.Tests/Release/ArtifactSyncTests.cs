@@ -7,6 +7,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Tests.Release;
 
 /// <summary>Sync against a real HTTP origin on loopback: verification, resumption, single download.</summary>
+[Trait(Category.Name, Category.Integration)]
 public sealed class ArtifactSyncTests : IAsyncLifetime
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

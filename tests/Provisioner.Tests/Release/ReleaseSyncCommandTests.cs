@@ -79,16 +79,11 @@ public sealed class ReleaseSyncCommandTests : IAsyncLifetime
     {
         await using var server = await RunningServer.StartAsync(_tree, o => o with { StoreDirectory = Store });
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        bool allPresent;
-        do
+        await Eventually.That(async () =>
         {
-            await Task.Delay(100, Ct);
             using var doc = JsonDocument.Parse(await server.Client.GetStringAsync("/api/v1/release", Ct));
-            allPresent = doc.RootElement.GetProperty("release").GetProperty("artifacts").EnumerateArray().All(a => a.GetProperty("present").GetBoolean());
-        } while (!allPresent && DateTime.UtcNow < deadline);
-
-        Assert.True(allPresent);
+            return doc.RootElement.GetProperty("release").GetProperty("artifacts").EnumerateArray().All(a => a.GetProperty("present").GetBoolean());
+        }, "every release artifact present in the store", TimeSpan.FromSeconds(20));
         Assert.Equal(_kernel, await server.Client.GetByteArrayAsync($"/assets/sha256/{Hex(_kernel)}", Ct));
         Assert.Equal(1, _origin.GetsOf("kernel"));
     }

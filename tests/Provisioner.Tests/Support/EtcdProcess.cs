@@ -34,14 +34,14 @@ internal sealed class EtcdProcess : IAsyncDisposable
     /// </summary>
     public async Task UntilSucceedsAsync(Func<Task<ProcessResult>> call, string what, CancellationToken ct)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        ProcessResult result;
-        while ((result = await call()).ExitCode != 0)
+        ProcessResult? result = null;
+        await Eventually.That(async () =>
         {
+            ct.ThrowIfCancellationRequested();
+            if ((result = await call()).ExitCode == 0) return true;
             Assert.False(_process.HasExited, $"etcd exited ({_process.ExitCode}):\n{RecentLog}");
-            Assert.True(DateTime.UtcNow < deadline, $"etcd never accepted {what}: {result}\n{RecentLog}");
-            await Task.Delay(500, ct);
-        }
+            return false;
+        }, () => $"etcd to accept {what}: {result}\n{RecentLog}", TimeSpan.FromSeconds(60), interval: TimeSpan.FromMilliseconds(500));
     }
 
     public async ValueTask DisposeAsync()

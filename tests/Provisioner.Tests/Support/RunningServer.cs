@@ -1,10 +1,18 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using Provisioner.Hosting;
 
 namespace Provisioner.Tests.Support;
 
-/// <summary>The real Provisioner server on a free loopback port, with an HttpClient pointed at it.</summary>
+/// <summary>
+/// The real Provisioner server with an HttpClient pointed at it: on a free loopback port (<see cref="StartAsync"/>,
+/// for functional tests) or in memory on ASP.NET Core's TestServer (<see cref="StartInMemoryAsync"/>, for unit tests:
+/// the same services, middleware and endpoints, no socket).
+/// </summary>
 public sealed class RunningServer : IAsyncDisposable
 {
     private RunningServer(ProvisionerServer server, HttpClient client)
@@ -15,9 +23,28 @@ public sealed class RunningServer : IAsyncDisposable
 
     public ProvisionerServer Server { get; }
     public HttpClient Client { get; }
-    public Uri BaseAddress => Server.BaseAddress;
+    public Uri BaseAddress => Client.BaseAddress!;
 
+    /// <summary>Kestrel on a free loopback port: tests that use it belong in <see cref="Category.Integration"/>.</summary>
     public static async Task<RunningServer> StartAsync(ProfileTree tree, Func<ServerOptions, ServerOptions>? configure = null)
+    {
+        var server = ProvisionerServer.Build(Options(tree, configure));
+        await server.StartAsync(TestContext.Current.CancellationToken);
+        var client = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        return new RunningServer(server, client);
+    }
+
+    /// <summary>The same server on an in-memory TestServer (http://localhost/): no port, no socket.</summary>
+    public static async Task<RunningServer> StartInMemoryAsync(ProfileTree tree, Func<ServerOptions, ServerOptions>? configure = null)
+    {
+        var server = ProvisionerServer.Build(Options(tree, configure), configureWebHost: web => web.UseTestServer());
+        await server.StartAsync(TestContext.Current.CancellationToken);
+        var client = ((TestServer)server.Services.GetRequiredService<IServer>()).CreateClient();
+        client.Timeout = TimeSpan.FromSeconds(30);
+        return new RunningServer(server, client);
+    }
+
+    private static ServerOptions Options(ProfileTree tree, Func<ServerOptions, ServerOptions>? configure)
     {
         var options = new ServerOptions
         {
@@ -31,11 +58,7 @@ public sealed class RunningServer : IAsyncDisposable
             // a kubeconfig for the fake API server on loopback.
             Approver = new global::Provisioner.Approval.ApproverOptions { Enabled = false },
         };
-        options = configure?.Invoke(options) ?? options;
-        var server = ProvisionerServer.Build(options);
-        await server.StartAsync(TestContext.Current.CancellationToken);
-        var client = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
-        return new RunningServer(server, client);
+        return configure?.Invoke(options) ?? options;
     }
 
     /// <summary>Every entry of <c>/api/v1/machines</c>, detached from the parsed document.</summary>

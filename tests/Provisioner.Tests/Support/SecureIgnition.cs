@@ -134,6 +134,6 @@ public static partial class SecureIgnition
         Assert.True(response.StatusCode == HttpStatusCode.NoContent, $"progress {machine} {stage}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
     }
 
-    [GeneratedRegex(@"ignition\.config\.url=(\S+)")]
+    [GeneratedRegex(@"(?:ignition\.config\.url|coreos\.inst\.ignition_url)=(\S+)")]
     private static partial Regex IgnitionUrl();
 }

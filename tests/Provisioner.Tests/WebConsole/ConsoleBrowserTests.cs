@@ -62,7 +62,7 @@ public sealed class ConsoleBrowserTests
         var workerScript = await server.Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-01", Ct);
         wait.Until(_ => Row("worker-0").GetDomAttribute("data-state") == "ipxe");
         await server.RealConfigFromScriptAsync(workerScript, Ct);
-        wait.Until(_ => Row("worker-0").GetDomAttribute("data-state") == "ignition" && Row("worker-0").GetDomAttribute("data-phase") == "provisioning");
+        wait.Until(_ => Row("worker-0").GetDomAttribute("data-state") == "ignition" && Row("worker-0").GetDomAttribute("data-phase") == "installing");
         Assert.Equal(["ipxe", "ignition"], Stages("#machines tr[data-machine='worker-0'] .step:not(.todo)"));
 
         // The bootstrap machine's bootkube stages from its reports, and where the time went.
@@ -79,7 +79,8 @@ public sealed class ConsoleBrowserTests
 
         // No progress past the threshold: the machine is marked stuck with what is known about why.
         wait.Until(_ => Row("worker-0").GetDomAttribute("data-stuck") == "true");
-        Assert.Contains("waiting for node registration", Text("#machines tr[data-machine='worker-0'] .reason"));
+        // The example machines install to disk: after the installer's fetch the installed system reports next.
+        Assert.Contains("waiting for the installed system's report (installed)", Text("#machines tr[data-machine='worker-0'] .reason"));
         Assert.Equal("stuck", Text("#machines tr[data-machine='worker-0'] .badge.stuck"));
 
         Assert.Equal(true, driver.ExecuteScript("return window.__sameDocument === true;"));

@@ -29,7 +29,7 @@ public sealed class ConsoleEventsTests : IAsyncLifetime
     private ConsoleEvents Events => _server.Server.Services.GetRequiredService<ConsoleEvents>();
 
     private async Task WaitForSubscribersAsync(int count) =>
-        await ApproverHarness.Eventually(() => Events.SubscriberCount == count, $"{count} console subscriber(s) (have {Events.SubscriberCount})");
+        await Eventually.That(() => Events.SubscriberCount == count, $"{count} console subscriber(s) (have {Events.SubscriberCount})");
 
     [Fact]
     public async Task Fifty_clients_get_the_snapshot_on_connect_and_every_change_and_leaving_frees_their_subscriptions()

@@ -24,6 +24,7 @@ internal sealed partial class TftpSession(
         long bytesSent = 0;
         int blockSize = 0;
         string outcome;
+        Exception? failure = null;
         try
         {
             (outcome, bytesSent, blockSize) = await TransferAsync(ct);
@@ -35,13 +36,14 @@ internal sealed partial class TftpSession(
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or SocketException)
         {
             outcome = "failed: " + e.Message;
+            failure = e;
         }
         finally
         {
             socket.Dispose();
             await ObservePendingReceiveAsync();
         }
-        LogTransfer(logger, client, request.FileName, bytesSent, blockSize,
+        LogTransfer(logger, failure, client, request.FileName, bytesSent, blockSize,
             (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, outcome);
     }
 
@@ -190,6 +192,6 @@ internal sealed partial class TftpSession(
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "TFTP {Client} {File}: {Outcome} ({Bytes} bytes, blksize {BlockSize}, {ElapsedMs} ms)")]
-    private static partial void LogTransfer(ILogger logger, IPEndPoint client, string file, long bytes, int blockSize,
+    private static partial void LogTransfer(ILogger logger, Exception? failure, IPEndPoint client, string file, long bytes, int blockSize,
         long elapsedMs, string outcome);
 }

@@ -65,7 +65,9 @@
 
   function timeline(m) {
     const reached = new Set(m.timeline.map((s) => s.stage));
-    const expected = [...BASE_STAGES, ...(m.bootstrap ? ['bootkube.complete'] : []), 'provisioned'];
+    // Install mode: the installed system reports "installed" after the installer's fetch of the config.
+    const installs = reached.has('installed') || m.phase === 'installing' || m.phase === 'installed';
+    const expected = [...BASE_STAGES, ...(installs ? ['installed'] : []), ...(m.bootstrap ? ['bootkube.complete'] : []), 'provisioned'];
     const steps = m.timeline.map((s) => el('span', {
       class: `step${s.detail === 'failed' ? ' failed' : ''}${s.stage === 'provisioned' ? ' provisioned' : ''}`,
       'data-stage': s.stage, title: s.detail || null,

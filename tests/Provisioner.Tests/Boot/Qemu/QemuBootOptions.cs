@@ -30,6 +30,9 @@ public sealed record QemuBootOptions
 
     public int MemoryMb { get; init; } = 512;
 
+    /// <summary>A guest reboot restarts the firmware (and so network-boots again) instead of ending QEMU.</summary>
+    public bool AllowReboot { get; init; }
+
     /// <summary>Where the console log and the OVMF variable store go. Default: a fresh temp
     /// directory that is deleted on dispose (the log stays available through <see cref="QemuVm.ConsoleLog"/>).</summary>
     public string? WorkDirectory { get; init; }

@@ -75,8 +75,6 @@ public sealed partial class QemuVm : IAsyncDisposable
             "-display", "none",
             "-monitor", "none",
             "-serial", "stdio",
-            // A guest reboot (e.g. a kernel panic) must end the run instead of netbooting forever.
-            "-no-reboot",
             "-netdev", options switch
             {
                 { Tap: { } tap, BootUrl: null } => $"tap,id=net0,ifname={tap.Interface},script=no,downscript=no",
@@ -84,6 +82,10 @@ public sealed partial class QemuVm : IAsyncDisposable
                 _ => throw new ArgumentException("give exactly one of BootUrl (user networking) and Tap", nameof(options)),
             },
         };
+
+        // A guest reboot (e.g. a kernel panic) must end the run instead of netbooting forever, unless the test
+        // follows the machine through its reboot.
+        if (!options.AllowReboot) args.Add("-no-reboot");
 
         var nic = $"e1000,netdev=net0,mac={options.Mac},bootindex=1";
         switch (options.Firmware)

@@ -32,9 +32,10 @@ public sealed class TftpPacketTests
     }
 
     [Fact]
-    public void Random_datagrams_never_throw()
+    public void Random_datagrams_never_throw_and_damaged_requests_carry_a_reason()
     {
         var random = new Random(1350);
+        var rejected = 0;
         var valid = Bytes("\0\u0001file\0octet\0blksize\01428\0windowsize\016\0");
         for (int i = 0; i < 20_000; i++)
         {
@@ -42,10 +43,17 @@ public sealed class TftpPacketTests
             if (i % 2 == 0) random.NextBytes(packet);
             else packet[random.Next(packet.Length)] = (byte)random.Next(256);
             if (packet.Length >= 2 && i % 4 == 0) packet[1] = 1;
-            TftpPacket.TryParseRequest(packet, out _, out _);
+            // Throwing fails the test; a refusal must come with a reason the log can show.
+            if (!TftpPacket.TryParseRequest(packet, out var request, out var error))
+            {
+                Assert.Null(request);
+                Assert.False(string.IsNullOrWhiteSpace(error), "a rejected request says why");
+                rejected++;
+            }
             TftpPacket.TryReadAck(packet, out _);
             TftpPacket.TryReadError(packet, out _, out _);
         }
+        Assert.True(rejected > 0, "the random datagrams were all accepted: the test fed the parser nothing it should refuse");
     }
 
     [Fact]

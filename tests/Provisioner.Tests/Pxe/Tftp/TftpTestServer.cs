@@ -43,15 +43,8 @@ internal sealed class TftpTestServer : IAsyncDisposable
     }
 
     /// <summary>Waits until no transfer is running (the client may finish before the server has seen its last ACK).</summary>
-    public async Task WaitForIdleAsync(TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (ActiveSessions > 0)
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{ActiveSessions} TFTP session(s) still active");
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
-    }
+    public Task WaitForIdleAsync(TimeSpan? timeout = null) =>
+        Eventually.That(() => Task.FromResult(ActiveSessions == 0), () => $"no TFTP session to be active ({ActiveSessions} still are)", timeout ?? TimeSpan.FromSeconds(10));
 
     public async ValueTask DisposeAsync()
     {
