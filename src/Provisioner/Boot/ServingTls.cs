@@ -99,7 +99,12 @@ public sealed class ServingTls(TlsListenerOptions options, CatalogStore catalog,
     private int PortFor(string scheme, IPAddress? local)
     {
         var bound = server.Features.Get<IServerAddressesFeature>()?.Addresses.Select(a => new Uri(a)).Where(u => u.Scheme == scheme).ToList() ?? [];
-        if (bound.Count == 0) throw new InvalidOperationException($"no {scheme} listener is bound");
+        if (bound.Count == 0)
+        {
+            // No socket bound (an in-memory test server): the configured port is the best answer there is.
+            var configured = scheme == "https" ? options.TlsListen : options.HttpListen;
+            return configured.Count > 0 ? configured[0].Port : scheme == "https" ? 8443 : 8080;
+        }
         local = local is { IsIPv4MappedToIPv6: true } ? local.MapToIPv4() : local;
         foreach (var uri in bound)
             if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && ip.Equals(local)) return uri.Port;

@@ -192,6 +192,8 @@ public sealed class ApproverTokenLifecycleTests
     {
         await using var h = await ApproverHarness.CreateAsync("worker-0");
         await h.StartServerAsync();
+        // A second ticket from before the delivery (once it is installing, the machine's /ipxe boots its disk).
+        var spare = await h.Server.IgnitionUrlAsync($"mac={ApproverHarness.Macs["worker-0"]}", Ct);
         await h.FetchIgnitionAsync("worker-0");
         await h.RegisterNodeAsync("worker-0");
         await Eventually.That(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "worker-0's token revoked");
@@ -199,7 +201,7 @@ public sealed class ApproverTokenLifecycleTests
         await Eventually.That(async () => (await h.Server.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString() == MachinePhases.Provisioned,
             "worker-0 provisioned in the machine list");
 
-        var pointer = await h.Server.PointerAsync(await h.Server.IgnitionUrlAsync($"mac={ApproverHarness.Macs["worker-0"]}", Ct), Ct);
+        var pointer = await h.Server.PointerAsync(spare, Ct);
         using var again = await SecureIgnition.FetchMergedAsync(pointer, Ct);
 
         Assert.Equal(System.Net.HttpStatusCode.Gone, again.StatusCode);

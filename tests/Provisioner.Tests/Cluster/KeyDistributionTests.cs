@@ -19,10 +19,7 @@ public sealed partial class KeyDistributionTests(ThreeControlPlaneServer served)
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
     private string ClusterDir => Path.Combine(_tree.Root, "cluster");
 
-    private async Task<string> IgnitionAsync(string mac)
-    {
-        return await _server.RealConfigAsync($"mac={mac}", Ct, "application/vnd.coreos.ignition+json;version=3.4.0");
-    }
+    private Task<string> IgnitionAsync(string mac) => served.ConfigAsync(mac);
 
     /// <summary>Names (below tls/) of every private key found anywhere in the config.</summary>
     private SortedSet<string> KeysIn(string json)
@@ -148,8 +145,17 @@ public sealed class ThreeControlPlaneServer : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         Tree.Write("more.yaml", RenderedCluster.TwoMoreControlPlaneMachines);
-        Server = await RunningServer.StartInMemoryAsync(Tree);
+        Server = await RunningServer.StartAsync(Tree.LiveBoot()); // real sockets: the real configs come over TLS
     }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Task<string>>> _configs = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The machine's real config (spec 3.4.0), fetched once for the class the way a machine does: it is released once
+    /// per provisioning round, and the tests only read it.
+    /// </summary>
+    public Task<string> ConfigAsync(string mac) => _configs.GetOrAdd(mac, m => new Lazy<Task<string>>(() =>
+        Server.RealConfigAsync($"mac={m}", CancellationToken.None, "application/vnd.coreos.ignition+json;version=3.4.0"))).Value;
 
     public async ValueTask DisposeAsync()
     {

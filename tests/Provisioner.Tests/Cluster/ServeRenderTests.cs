@@ -42,7 +42,7 @@ public sealed class ServeRenderTests : IDisposable
     [Fact]
     public async Task A_control_plane_machine_added_while_serving_gets_its_own_etcd_certificates()
     {
-        await using var server = await RunningServer.StartInMemoryAsync(_tree);
+        await using var server = await RunningServer.StartAsync(_tree);
         _tree.Write("cp1.yaml", "machines:\n  - name: cp-1\n    role: control-plane\n    select: {mac: 52:54:00:00:20:11}\n    network: {address: 192.0.2.22/24}\n");
         Assert.True(await server.Server.Services.GetRequiredService<CatalogStore>().ReloadAsync(Ct));
 
@@ -58,7 +58,7 @@ public sealed class ServeRenderTests : IDisposable
     [InlineData(true)] // the machine's config was served (and prepared) before the key went missing
     public async Task A_broken_cluster_directory_is_a_503_with_a_reason_not_a_stack_trace(bool servedBefore)
     {
-        await using var server = await RunningServer.StartInMemoryAsync(_tree);
+        await using var server = await RunningServer.StartAsync(_tree);
         if (servedBefore)
             Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/ignition?mac=52:54:00:00:20:01", Ct)).StatusCode);
         File.Delete(Path.Combine(ClusterDir, "tls", "apiserver.key"));

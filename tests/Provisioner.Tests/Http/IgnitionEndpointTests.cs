@@ -8,6 +8,8 @@ namespace Provisioner.Tests.Http;
 [Trait(Category.Name, Category.Integration)]
 public sealed class IgnitionEndpointTests : ServerTest
 {
+    protected override void EditProfiles(ProfileTree tree) => tree.LiveBoot();
+
     private static string DataUrlText(string source)
     {
         Assert.StartsWith("data:,", source);
@@ -112,6 +114,8 @@ public sealed class IgnitionEndpointTests : ServerTest
 [Trait(Category.Name, Category.Integration)]
 public sealed class IgnitionNegotiationHttpTests : ServerTest
 {
+    protected override void EditProfiles(ProfileTree tree) => tree.LiveBoot();
+
     private async Task<HttpResponseMessage> GetAsync(string mac, string? accept)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/ignition?mac={mac}");

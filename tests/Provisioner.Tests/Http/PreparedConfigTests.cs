@@ -19,6 +19,8 @@ namespace Provisioner.Tests.Http;
 [Trait(Category.Name, Category.Integration)]
 public sealed partial class PreparedConfigTests : ServerTest
 {
+    protected override void EditProfiles(ProfileTree tree) => tree.LiveBoot();
+
     private const string Worker = "52-54-00-00-30-01";
     private const string Bootstrap = "52-54-00-00-10-01";
 
@@ -267,7 +269,7 @@ public sealed class PreparedConfigBaseUrlTests : IAsyncLifetime
         using var ipxe = new HttpRequestMessage(HttpMethod.Get, "/ipxe?mac=52-54-00-00-10-01");
         ipxe.Headers.Host = host;
         var script = await (await _server.Client.SendAsync(ipxe, Ct)).Content.ReadAsStringAsync(Ct);
-        var url = new Uri(Regex.Match(script, @"ignition\.config\.url=(\S+)").Groups[1].Value);
+        var url = new Uri(Regex.Match(script, @"(?:ignition\.config\.url|coreos\.inst\.ignition_url)=(\S+)").Groups[1].Value);
         Assert.Equal(host, url.Authority);
         using var request = new HttpRequestMessage(HttpMethod.Get, url.PathAndQuery);
         request.Headers.Host = host;

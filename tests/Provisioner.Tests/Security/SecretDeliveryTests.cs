@@ -26,7 +26,7 @@ public sealed class SecretDeliveryTests
     [Fact]
     public async Task Plain_http_serves_a_pointer_that_pins_the_provisioner_ca_and_holds_no_secret()
     {
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree);
 
         var url = await server.IgnitionUrlAsync("mac=52-54-00-00-10-01", Ct);
@@ -46,7 +46,7 @@ public sealed class SecretDeliveryTests
     [InlineData("3.4.0")]
     public async Task The_pointer_passes_the_ignition_schema_in_the_negotiated_version(string version)
     {
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree);
 
         var pointer = await server.PointerAsync(await server.IgnitionUrlAsync($"mac={Worker}", Ct), Ct,
@@ -59,7 +59,7 @@ public sealed class SecretDeliveryTests
     [Fact]
     public async Task The_real_config_over_tls_carries_the_secrets_the_report_key_and_where_to_report()
     {
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree);
 
         var files = IgnitionFiles.Decode(await server.RealConfigAsync($"mac={Worker}", Ct));
@@ -75,7 +75,7 @@ public sealed class SecretDeliveryTests
     [Fact]
     public async Task Without_a_ticket_the_real_config_is_403_with_the_reason()
     {
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree);
         var pointer = await server.PointerAsync(new Uri(server.BaseAddress, $"/ignition?mac={Worker}"), Ct);
 
@@ -91,7 +91,7 @@ public sealed class SecretDeliveryTests
     [Fact]
     public async Task A_second_fetch_in_the_same_round_is_410_naming_when_and_where_and_is_counted()
     {
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree);
         var pointer = await server.PointerAsync(await server.IgnitionUrlAsync($"mac={Worker}", Ct), Ct);
         using var first = await SecureIgnition.FetchMergedAsync(pointer, Ct);
@@ -114,7 +114,7 @@ public sealed class SecretDeliveryTests
     [Fact]
     public async Task After_reprovision_the_config_is_released_once_more_with_a_new_report_key()
     {
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree);
         var before = IgnitionFiles.Decode(await server.RealConfigAsync($"mac={Worker}", Ct));
         var staleTicket = await server.PointerAsync(await server.IgnitionUrlAsync($"mac={Worker}", Ct), Ct);
@@ -133,7 +133,7 @@ public sealed class SecretDeliveryTests
     [Fact]
     public async Task A_machine_whose_armed_window_passed_gets_403_saying_how_to_rearm_it()
     {
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree, o => o with { Delivery = new DeliveryOptions { ArmedWindow = TimeSpan.Zero } });
 
         using var response = await SecureIgnition.FetchMergedAsync(await server.PointerAsync(await server.IgnitionUrlAsync($"mac={Worker}", Ct), Ct), Ct);
@@ -147,7 +147,7 @@ public sealed class SecretDeliveryTests
     [Fact]
     public async Task An_expired_ticket_is_403()
     {
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree, o => o with { Delivery = new DeliveryOptions { TicketLifetime = TimeSpan.Zero, InstallTicketLifetime = TimeSpan.Zero } });
 
         using var response = await SecureIgnition.FetchMergedAsync(await server.PointerAsync(await server.IgnitionUrlAsync($"mac={Worker}", Ct), Ct), Ct);
@@ -159,7 +159,7 @@ public sealed class SecretDeliveryTests
     [Fact]
     public async Task Progress_needs_the_machines_report_key()
     {
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree);
         async Task<(HttpStatusCode, string)> PostAsync(string? key, string machine = WorkerName)
         {
@@ -193,7 +193,7 @@ public sealed class SecretDeliveryTests
     public async Task Curl_with_the_provisioner_ca_fetches_the_merged_config_over_tls()
     {
         var curl = Requires.Program("curl", "curl");
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree);
         var pointer = await server.PointerAsync(await server.IgnitionUrlAsync($"mac={Worker}", Ct), Ct);
         var ca = Path.Combine(ClusterDirectory(tree), "tls", "provisioner-ca.crt");
@@ -211,7 +211,7 @@ public sealed class SecretDeliveryTests
     public async Task The_serving_certificate_names_every_listen_address_and_localhost()
     {
         var openssl = Requires.Program("openssl", "openssl");
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         await using var server = await RunningServer.StartAsync(tree);
 
         var text = await RunAsync(openssl, "x509", "-noout", "-ext", "subjectAltName", "-in", Path.Combine(ClusterDirectory(tree), "tls", "provisioner-serving.crt"));
@@ -224,7 +224,7 @@ public sealed class SecretDeliveryTests
     [Fact]
     public async Task A_crash_between_the_ca_key_and_its_certificate_recovers_on_the_next_start()
     {
-        using var tree = new ProfileTree();
+        using var tree = new ProfileTree().LiveBoot();
         var tls = Path.Combine(ClusterDirectory(tree), "tls");
         await using (await RunningServer.StartAsync(tree)) { }
         var key = await File.ReadAllTextAsync(Path.Combine(tls, "provisioner-ca.key"), Ct);

@@ -52,7 +52,7 @@ public sealed class TicketAddressTests
         var ca = Path.Combine(clusterDir, "tls", "provisioner-ca.crt");
 
         var (_, script) = await CurlAsync(machine, $"http://{ServerAddress}:8080/ipxe?mac=52-54-00-00-30-01");
-        var ticketed = System.Text.RegularExpressions.Regex.Match(script, @"ignition\.config\.url=(\S+)").Groups[1].Value;
+        var ticketed = System.Text.RegularExpressions.Regex.Match(script, @"(?:ignition\.config\.url|coreos\.inst\.ignition_url)=(\S+)").Groups[1].Value;
         var merge = new Uri(ticketed.Replace($"http://{ServerAddress}:8080", $"https://{ServerAddress}:8443", StringComparison.Ordinal));
 
         var stolen = await CurlAsync(attacker, merge.ToString(), "--cacert", ca);

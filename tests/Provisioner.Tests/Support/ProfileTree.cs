@@ -32,6 +32,17 @@ public sealed class ProfileTree : IDisposable
         File.WriteAllText(path, text.Replace(find, replace, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// The example machines without <c>installDisk</c>: they boot live from the network every time, so each /ipxe
+    /// answer carries a ticketed Ignition URL (an installing machine's /ipxe boots its disk instead).
+    /// </summary>
+    public ProfileTree LiveBoot()
+    {
+        var path = Path.Combine(Profiles, "machines.yaml");
+        File.WriteAllText(path, string.Join('\n', File.ReadAllText(path).Split('\n').Where(l => !l.TrimStart().StartsWith("installDisk:", StringComparison.Ordinal))));
+        return this;
+    }
+
     public void Write(string file, string contents) => File.WriteAllText(Path.Combine(Profiles, file), contents);
 
     /// <summary>

@@ -11,7 +11,14 @@ public abstract class ServerTest : IAsyncLifetime
     protected HttpClient Client => Server.Client;
     protected static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public async ValueTask InitializeAsync() => Server = await RunningServer.StartAsync(Tree);
+    /// <summary>Edits the profiles before the server starts (none by default).</summary>
+    protected virtual void EditProfiles(ProfileTree tree) { }
+
+    public async ValueTask InitializeAsync()
+    {
+        EditProfiles(Tree);
+        Server = await RunningServer.StartAsync(Tree);
+    }
 
     public async ValueTask DisposeAsync()
     {
