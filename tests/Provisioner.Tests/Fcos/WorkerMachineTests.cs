@@ -18,6 +18,7 @@ namespace Provisioner.Tests.Fcos;
 /// </summary>
 [Trait(Category.Name, Category.Integration)]
 [Trait(Category.Name, Category.Slow)]
+[Collection(TestMachines.Collection)]
 public sealed class WorkerMachineTests : IAsyncLifetime
 {
     private const string WorkerMac = "52:54:00:00:30:01";
@@ -51,13 +52,8 @@ public sealed class WorkerMachineTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _machines = Path.GetDirectoryName(RepoPaths.SharedFile("machines/mkmachine.sh"))!;
-        Requires.Root();
-        Requires.Program("systemd-nspawn", "systemd-container");
-        Requires.Condition(File.Exists("/usr/lib/dracut/modules.d/30ignition/ignition"), "Ignition is not installed (apt-get install ignition)");
-        Requires.Condition(Directory.Exists("/sys/fs/cgroup/systemd"), "the test machines need a cgroup v1/hybrid host (/sys/fs/cgroup/systemd)");
-        var golden = await Proc.RunAsync("bash", [Path.Combine(_machines, "build-golden.sh")], Ct);
-        Assert.True(golden.Exit == 0, golden.Output);
+        _machines = TestMachines.Directory();
+        await TestMachines.EnsureGoldenAsync(_machines, Ct);
 
         _images = await StandInImages.BuildAsync(Path.Combine(_tree.Root, "images"), Ct);
         var importer = new OciLayoutImporter(new ImageRepositories(new ContentStore(Store)));
