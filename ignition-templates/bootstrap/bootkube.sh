@@ -10,7 +10,8 @@
 #   label-control-plane  give those nodes the control-plane role label (a kubelet may not set it itself)
 #   teardown             move the temporary control plane's static pods away
 # Each stage leaves <stage>.done in the state directory, so a restarted run resumes after the last finished
-# stage. Each stage is reported to Provisioner (POST /api/v1/progress).
+# stage. Each stage is reported to Provisioner (POST /api/v1/progress), authenticated with the machine's report
+# key (/etc/provisioner/report-key, delivered with its config over TLS).
 #
 # Fedora CoreOS has no kubectl: it runs from the release's kubectl image under podman (as OpenShift's bootkube
 # does), host network, with the kubeconfig's directory and the assets mounted read-only.
@@ -24,6 +25,7 @@ set -euo pipefail
 readonly MACHINE="{{ machine.name }}"
 readonly DEFAULT_PROGRESS_URL="{{ provisioner.progress_url }}"
 readonly PROGRESS_URL="${BOOTKUBE_PROGRESS_URL:-$DEFAULT_PROGRESS_URL}"
+readonly REPORT_KEY_FILE="${BOOTKUBE_REPORT_KEY_FILE:-/etc/provisioner/report-key}"
 readonly ASSET_DIR="${BOOTKUBE_ASSET_DIR:-/opt/provisioner}"
 readonly STATE_DIR="${BOOTKUBE_STATE_DIR:-/var/lib/bootkube}"
 readonly STATIC_POD_DIR="${BOOTKUBE_STATIC_POD_DIR:-/etc/kubernetes/manifests}"
@@ -90,7 +92,14 @@ json_string() {
 report() {
   local body
   body="{\"machine\":$(json_string "$MACHINE"),\"stage\":$(json_string "$1"),\"detail\":$(json_string "$2")}"
-  if ! curl -fsS -m 10 -X POST -H 'Content-Type: application/json' --data "$body" "$PROGRESS_URL" >/dev/null; then
+  if [[ ! -r "$REPORT_KEY_FILE" ]]; then
+    log "could not report $1: no report key in $REPORT_KEY_FILE"
+    return 0
+  fi
+  # The key goes to curl as a header file (printf is a builtin), never on a command line other users can read.
+  if ! curl -fsS -m 10 -X POST -H 'Content-Type: application/json' \
+    -H @<(printf 'Authorization: Bearer %s\n' "$(<"$REPORT_KEY_FILE")") \
+    --data "$body" "$PROGRESS_URL" >/dev/null; then
     log "could not report $1 to $PROGRESS_URL"
   fi
 }

@@ -57,7 +57,7 @@ public static partial class ApiEndpoints
         app.MapGet("/api/v1/machines", (CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
             Results.Json(new { machines = MachineViews(catalog.Current.Profiles, registry, machineState) }, Json)).RequireOperator();
 
-        app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry) =>
+        app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
         {
             var (report, error) = await ReadProgressAsync(context.Request, context.RequestAborted);
             if (report is null) return PlainText.Problem(StatusCodes.Status400BadRequest, error!);
@@ -67,11 +67,30 @@ public static partial class ApiEndpoints
                 : MachineMatcher.Match(catalog.Current.Profiles, query)?.Machine;
             if (machine is null)
                 return PlainText.Problem(StatusCodes.Status404NotFound, $"no machine profile matches {(report.Machine is null ? query.ToString() : "name " + report.Machine)}");
+            // Only the machine itself may report for it: with the report key its last delivered config carries.
+            if (ReportKeyProblem(context.Request, machine.Name, machineState.Get(machine.Name)) is { } unauthorized)
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer realm=\"provisioner-progress\"";
+                return PlainText.Problem(StatusCodes.Status401Unauthorized, unauthorized);
+            }
             context.SetMachine(machine.Name);
             registry.RecordKnown(machine, query, report.Stage!, context.Connection.RemoteIpAddress?.ToString(), report.Detail);
             return Results.NoContent();
         });
         return app;
+    }
+
+    /// <summary>Why the request may not report for <paramref name="machine"/>, or null when it carries that machine's report key.</summary>
+    private static string? ReportKeyProblem(HttpRequest request, string machine, MachineState? state)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            return $"progress reports need Authorization: Bearer <report key>, the key in {Ignition.IgnitionEndpoints.ReportKeyPath} on {machine}";
+        if (state?.ReportKeyHash is null)
+            return $"{machine} has no report key yet: it gets one with its config over TLS";
+        return MachineSecrets.Matches(header["Bearer ".Length..].Trim(), state.ReportKeyHash)
+            ? null
+            : $"the bearer token is not {machine}'s report key (a key from an earlier provisioning round no longer works)";
     }
 
     public sealed record ProgressReport(string? Machine, string? Mac, string? Stage, string? Detail)

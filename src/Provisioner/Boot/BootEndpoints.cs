@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -20,7 +21,8 @@ public static class BootEndpoints
             Script(ProvisionerUrls.BaseFor(context, catalog.Current.Profiles.Cluster), IpxeScripts.Chain));
 
         var queries = new MatchedQueries();
-        app.MapGet("/ipxe", (HttpContext context, CatalogStore catalog, MachineRegistry registry, ContentStore releaseStore, PreparedIpxe scripts) =>
+        app.MapGet("/ipxe", async (HttpContext context, CatalogStore catalog, MachineRegistry registry, ContentStore releaseStore, PreparedIpxe scripts,
+            SecretDelivery delivery) =>
         {
             var snapshot = catalog.Current;
             var baseUrl = ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
@@ -37,9 +39,18 @@ public static class BootEndpoints
             registry.RecordKnown(match.Machine, query!, BootStage.Ipxe, remote, $"matched by {match.MatchedBy.ToString().ToLowerInvariant()}");
             context.SetMachine(match.Machine.Name);
             var body = scripts.For(snapshot, match.Machine, query!, baseUrl, context.Request, releaseStore);
-            context.Response.Headers.ETag = body.ETag;
-            if (ETags.NoneMatchFails(context.Request, body.ETag)) return Results.StatusCode(StatusCodes.Status304NotModified);
-            return Results.Bytes(body.Bytes, IpxeScripts.ContentType);
+            var script = Encoding.UTF8.GetString(body.Bytes);
+            // A script that boots the machine carries a fresh one-time ticket for its real config; one that only
+            // retries (an artifact still downloading) mints nothing. Each ticketed script is new, so no ETag.
+            if (!script.Contains(IpxeScripts.TicketPlaceholder, StringComparison.Ordinal))
+            {
+                context.Response.Headers.ETag = body.ETag;
+                if (ETags.NoneMatchFails(context.Request, body.ETag)) return Results.StatusCode(StatusCodes.Status304NotModified);
+                return Results.Bytes(body.Bytes, IpxeScripts.ContentType);
+            }
+            var ticket = await delivery.IssueTicketAsync(snapshot.Profiles.Roles[match.Machine.Role], match.Machine, remote, context.RequestAborted);
+            context.Response.Headers.CacheControl = "no-store";
+            return Results.Text(script.Replace(IpxeScripts.TicketPlaceholder, ticket, StringComparison.Ordinal), IpxeScripts.ContentType);
         });
         return app;
     }

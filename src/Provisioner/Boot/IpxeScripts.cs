@@ -22,10 +22,20 @@ public static class IpxeScripts
         "sleep 10\n" +
         $"chain --autofree {baseUrl}/boot.ipxe\n";
 
+    /// <summary>
+    /// Stands for the boot ticket in prepared scripts: <c>/ipxe</c> mints a ticket per request and puts it here, so the
+    /// rest of the script is built once.
+    /// </summary>
+    public const string TicketPlaceholder = "@@provisioner-ticket@@";
+
+    /// <summary>The Ignition URL for the machine: its identity, plus the one-time ticket when there is one.</summary>
+    public static string IgnitionUrl(string baseUrl, MachineQuery identity, string? ticket) =>
+        $"{baseUrl}/ignition?{BootQuery.ToQueryString(identity)}" + (ticket is null ? "" : "&ticket=" + ticket);
+
     /// <summary>The kernel command line Provisioner adds for every machine, before the role's own args.</summary>
-    public static IReadOnlyList<string> IgnitionArgs(string baseUrl, MachineQuery identity) =>
+    public static IReadOnlyList<string> IgnitionArgs(string baseUrl, MachineQuery identity, string? ticket = null) =>
     [
-        $"ignition.config.url={baseUrl}/ignition?{BootQuery.ToQueryString(identity)}",
+        $"ignition.config.url={IgnitionUrl(baseUrl, identity, ticket)}",
         "ignition.firstboot",
         "ignition.platform.id=metal",
     ];
@@ -35,8 +45,9 @@ public static class IpxeScripts
     /// references become Provisioner's own content-addressed URLs; while one is not in the store yet, the machine
     /// gets a retry script naming it instead of a URL that would 404.
     /// </param>
+    /// <param name="ticket">The boot ticket for the Ignition URL (<see cref="TicketPlaceholder"/> in prepared scripts; null: none).</param>
     public static string ForMachine(string baseUrl, ProfileSet profiles, MachineSpec machine, MachineQuery identity,
-        Func<string, BootArtifact?>? releaseArtifacts = null)
+        Func<string, BootArtifact?>? releaseArtifacts = null, string? ticket = null)
     {
         var role = profiles.Roles[machine.Role];
         var fetchQuery = BootQuery.ToQueryString(identity);
@@ -53,7 +64,7 @@ public static class IpxeScripts
         var args = new List<string>();
         // Under UEFI, iPXE passes initrds to the kernel only when named on the command line.
         args.AddRange(initrds.Select(i => $"initrd={i.Name}"));
-        args.AddRange(IgnitionArgs(baseUrl, identity));
+        args.AddRange(IgnitionArgs(baseUrl, identity, ticket));
         if (!role.Boot.Args.Any(a => a.StartsWith("console=", StringComparison.Ordinal)))
             args.AddRange(["console=tty0", "console=ttyS0,115200n8"]);
         if (machine.InstallDisk is { } disk && !role.Boot.Args.Any(a => a.StartsWith("coreos.inst.install_dev=", StringComparison.Ordinal)))

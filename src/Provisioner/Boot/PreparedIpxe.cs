@@ -44,7 +44,7 @@ internal sealed class PreparedIpxe(ProvisionerMetrics metrics)
         if (present is not null && table.Entries.TryGetValue(key, out var known)) return known;
 
         metrics.IpxeRenders.Inc();
-        var body = PreparedBody.For(Encoding.UTF8.GetBytes(IpxeScripts.ForMachine(baseUrl, snapshot.Profiles, machine, query, artifacts)));
+        var body = PreparedBody.For(Encoding.UTF8.GetBytes(IpxeScripts.ForMachine(baseUrl, snapshot.Profiles, machine, query, artifacts, IpxeScripts.TicketPlaceholder)));
         if (present is not null && table.Entries.Count < MaxEntries) table.Entries.TryAdd(key, body);
         return body;
     }

@@ -133,6 +133,14 @@ internal sealed class SettingsValidator : IValidateOptions<ProvisionerSettings>
             if (ListenAddress.TryParse(text, out var address, out var error)) listen.Add(address!);
             else found.Add("--listen: " + error);
         }
+        var listenTls = new List<ListenAddress>();
+        foreach (var text in Split(s.ListenTls))
+        {
+            if (ListenAddress.TryParse(text, out var address, out var error)) listenTls.Add(address!);
+            else found.Add("--listen-tls: " + error);
+        }
+        if ((s.TlsCert is null) != (s.TlsKey is null))
+            found.Add(s.TlsCert is null ? "--tls-key: give --tls-cert with it" : "--tls-cert: give --tls-key with it");
         var format = (s.LogFormat ?? "text").ToLowerInvariant() switch
         {
             "text" => LogFormat.Text,
@@ -158,6 +166,9 @@ internal sealed class SettingsValidator : IValidateOptions<ProvisionerSettings>
             Approver = new Approval.ApproverOptions { Kubeconfig = s.Kubeconfig },
             StoreDirectory = s.Store,
             Listen = listen,
+            ListenTls = listenTls,
+            TlsCertificateFile = s.TlsCert,
+            TlsKeyFile = s.TlsKey,
             LogFormat = format,
             Pxe = pxe,
         };

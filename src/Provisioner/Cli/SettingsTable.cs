@@ -137,6 +137,17 @@ internal sealed class ProvisionerSettings
         HelpName = "ADDR:PORT", Kind = SettingKind.List)]
     public string? Listen { get; set; }
 
+    [Setting("Address of the TLS listener that serves machines their real configs (secrets), ADDR:PORT; repeatable. Default: each --listen address on port 8443.",
+        HelpName = "ADDR:PORT", Kind = SettingKind.List)]
+    public string? ListenTls { get; set; }
+
+    [Setting("The TLS listener's certificate (PEM; a chain may follow; machines pin the file's last certificate). Default: issued from the Provisioner CA in <cluster-dir>/tls/.",
+        HelpName = "FILE")]
+    public string? TlsCert { get; set; }
+
+    [Setting("The private key of --tls-cert (PEM).", HelpName = "FILE")]
+    public string? TlsKey { get; set; }
+
     [Setting("Log output: 'text' for people (default) or 'json' for machines.", HelpName = "text|json")]
     public string? LogFormat { get; set; }
 

@@ -43,7 +43,11 @@ public sealed class ProvisionerServer : IAsyncDisposable
     public IReadOnlyList<Uri> Addresses =>
         [.. _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a))];
 
-    public Uri BaseAddress => Addresses[0];
+    /// <summary>The first plain-HTTP address.</summary>
+    public Uri BaseAddress => Addresses.First(a => a.Scheme == Uri.UriSchemeHttp);
+
+    /// <summary>The first address of the TLS listener (machines' real configs).</summary>
+    public Uri TlsBaseAddress => Addresses.First(a => a.Scheme == Uri.UriSchemeHttps);
 
     /// <summary>Loads and validates the catalog; throws <see cref="ProfileValidationException"/> when invalid.</summary>
     public static CatalogSnapshot LoadCatalog(ServerOptions options, IgnitionRenderer renderer)
@@ -88,6 +92,7 @@ public sealed class ProvisionerServer : IAsyncDisposable
 
         string? listenWarning = null;
         var listen = options.Listen.Count > 0 ? options.Listen : DefaultListen(initial.Profiles.Cluster, out listenWarning);
+        var listenTls = options.ListenTls.Count > 0 ? options.ListenTls : DefaultListenTls(listen);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -95,6 +100,10 @@ public sealed class ProvisionerServer : IAsyncDisposable
             k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
             k.Limits.MaxRequestLineSize = 8 * 1024;
             foreach (var l in listen) k.Listen(l.Address, l.Port);
+            // The certificate is loaded (or issued) when the server starts, before Kestrel binds: read it per handshake
+            // (ServingTls needs the server itself, so it cannot be resolved while Kestrel is being configured).
+            foreach (var l in listenTls)
+                k.Listen(l.Address, l.Port, o => o.UseHttps(h => h.ServerCertificateSelector = (_, _) => k.ApplicationServices.GetRequiredService<ServingTls>().Certificate));
         });
 
         builder.Services.AddSingleton(TimeProvider.System);
@@ -110,6 +119,10 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddMachineState(Path.GetFullPath(options.ResolvedClusterDirectory));
         builder.Services.AddOperatorCredential(Path.GetFullPath(options.ResolvedClusterDirectory));
         builder.Services.AddClusterAssets();
+        builder.Services.AddSecretDelivery(
+            new TlsListenerOptions([.. listenTls.Select(l => new IPEndPoint(l.Address, l.Port))], [.. listen.Select(l => new IPEndPoint(l.Address, l.Port))],
+                Path.GetFullPath(options.ResolvedClusterDirectory), options.TlsCertificateFile, options.TlsKeyFile),
+            options.Delivery);
         // After the cluster assets: it starts from their token store and rendered directory.
         builder.Services.AddSingleton<PreparedIgnition>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PreparedIgnition>());
@@ -140,6 +153,10 @@ public sealed class ProvisionerServer : IAsyncDisposable
         if (listenWarning is not null) app.Logger.LogWarning("{Warning}", listenWarning);
         return new ProvisionerServer(app);
     }
+
+    /// <summary>Each plain listen address on port 8443 (on port 0, a free port, where the plain listener asks for one).</summary>
+    public static IReadOnlyList<ListenAddress> DefaultListenTls(IReadOnlyList<ListenAddress> listen) =>
+        [.. listen.Select(l => new ListenAddress(l.Address, l.Port == 0 ? 0 : ServerOptions.DefaultTlsPort)).Distinct()];
 
     /// <summary>127.0.0.1:8080 plus the address of the configured provisionerUrl when it belongs to this host.</summary>
     public static IReadOnlyList<ListenAddress> DefaultListen(ClusterSpec cluster, out string? warning)

@@ -22,6 +22,17 @@ public sealed record ServerOptions
         ClusterDirectory ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(ProfilesDirectory.TrimEnd('/')))!, "cluster");
     /// <summary>Explicit listen addresses; empty means the defaults (127.0.0.1:8080 plus the profiles' address).</summary>
     public IReadOnlyList<ListenAddress> Listen { get; init; } = [];
+    /// <summary>
+    /// Where the TLS listener (machines' real configs) listens; empty means the defaults: each plain listen address on
+    /// port <see cref="DefaultTlsPort"/> (port 0 where the plain listener asks for 0).
+    /// </summary>
+    public IReadOnlyList<ListenAddress> ListenTls { get; init; } = [];
+    public const int DefaultTlsPort = 8443;
+    /// <summary>The operator's own serving certificate (PEM, chain allowed) and key; null: issued from the Provisioner CA.</summary>
+    public string? TlsCertificateFile { get; init; }
+    public string? TlsKeyFile { get; init; }
+    /// <summary>Boot tickets and the armed window (see README, "Security model").</summary>
+    public Provisioner.Boot.DeliveryOptions Delivery { get; init; } = new();
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
     public Serilog.Events.LogEventLevel MinimumLogLevel { get; init; } = Serilog.Events.LogEventLevel.Information;
     public TimeSpan ReloadDebounce { get; init; } = TimeSpan.FromMilliseconds(400);

@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -11,58 +12,97 @@ using Provisioner.Observability;
 namespace Provisioner.Ignition;
 
 /// <summary>
-/// <c>GET /ignition</c>: a machine's rendered Ignition config, in the spec version it accepts. The config is prepared
-/// ahead of the request (<see cref="PreparedIgnition"/>); the request matches the machine, negotiates the version,
-/// records the delivery and sends the prepared bytes with their ETag.
+/// <c>GET /ignition</c>. Over plain HTTP: the machine's public <em>pointer</em> config (<see cref="PointerConfig"/>),
+/// never a secret. Over the TLS listener, with the one-time ticket <c>/ipxe</c> minted: the machine's real config
+/// (prepared ahead by <see cref="PreparedIgnition"/>, plus its per-delivery report key), released once per
+/// provisioning round and recorded before it leaves (see <see cref="SecretDelivery"/>).
 /// </summary>
 public static class IgnitionEndpoints
 {
+    /// <summary>Where the real config puts the machine's report key (mode 0600) and Provisioner's coordinates.</summary>
+    public const string ReportKeyPath = "/etc/provisioner/report-key", EnvironmentPath = "/etc/provisioner/provisioner.env";
+
     public static IEndpointRouteBuilder MapIgnitionEndpoints(this IEndpointRouteBuilder app)
     {
         var queries = new MatchedQueries();
         app.MapGet("/ignition", async (HttpContext context, CatalogStore catalog, PreparedIgnition prepared, MachineRegistry registry,
-            MachineStateStore machineState, TimeProvider time, ILoggerFactory loggers) =>
+            ServingTls tls, SecretDelivery delivery, ProvisionerMetrics metrics, ILoggerFactory loggers) =>
         {
             var snapshot = catalog.Current;
             var (query, match, error) = queries.Match(snapshot, context.Request);
             if (error is not null) return PlainText.Problem(StatusCodes.Status400BadRequest, error);
             if (match is null) return PlainText.Problem(StatusCodes.Status404NotFound, $"no machine profile matches {query}");
 
-            context.SetMachine(match.Machine.Name);
-            var baseUrl = ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
-            var (config, unavailable) = await prepared.GetAsync(snapshot, match.Machine, baseUrl, context.RequestAborted);
+            var machine = match.Machine;
+            context.SetMachine(machine.Name);
+            var httpBase = context.Request.IsHttps ? tls.HttpBaseFor(context) : ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
+            var (config, unavailable) = await prepared.GetAsync(snapshot, machine, httpBase, context.RequestAborted);
             if (config is null) return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, unavailable!);
             var negotiated = config.Negotiate(context.Request.Headers.Accept.ToString());
             if (!negotiated.IsAcceptable)
                 return PlainText.Problem(StatusCodes.Status406NotAcceptable, negotiated.NotAcceptableReason);
-            var body = config.Body(negotiated.Version);
             var remote = context.Connection.RemoteIpAddress?.ToString();
             var spec = $"spec {IgnitionSpec.Format(negotiated.Version)}";
-            if (ETags.NoneMatchFails(context.Request, body.ETag))
+            context.Response.Headers.CacheControl = "no-store";
+
+            if (!context.Request.IsHttps)
             {
-                // The client holds exactly these bytes already: nothing is delivered, so nothing is recorded as delivered.
-                registry.RecordKnown(match.Machine, query!, BootStage.Ignition, remote, spec + ", not modified");
-                context.Response.Headers.CacheControl = "no-store";
-                context.Response.Headers.ETag = body.ETag;
-                return Results.StatusCode(StatusCodes.Status304NotModified);
+                // The query goes on unchanged: the same selectors match the same machine, the ticket travels along.
+                var source = $"{tls.TlsBaseFor(context, httpBase)}/ignition{context.Request.QueryString.Value}";
+                registry.RecordKnown(machine, query!, BootStage.Ignition, remote, spec + ", pointer");
+                return Results.Bytes(PointerConfig.Build(negotiated.Version, source, tls.CaCertificatePem), negotiated.ContentType);
             }
 
-            // On disk before the config leaves: the approver's first-join rule must hold across a restart (Ignition runs
-            // once). A repeat from the same address within a second is on disk already (see RepeatDeliveries).
-            if (!RepeatDeliveries.AlreadyRecorded(machineState.Get(match.Machine.Name), DeliveryKinds.Ignition, remote, time.GetUtcNow()))
+            var logger = loggers.CreateLogger(typeof(IgnitionEndpoints));
+            var ticket = context.Request.Query["ticket"].ToString();
+            if (ticket.Length == 0)
+                return PlainText.Problem(StatusCodes.Status403Forbidden,
+                    $"no ticket: {machine.Name}'s config is released only with the one-time ticket its /ipxe script carries (boot it through /ipxe, or GET /ipxe?{BootQuery.ToQueryString(query!)} first)");
+            var reportKey = MachineSecrets.NewSecret();
+            DeliveryDecision decision;
+            try { decision = await delivery.RedeemAsync(machine, ticket, remote, MachineSecrets.Hash(reportKey), context.RequestAborted); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
             {
-                try { await machineState.RecordDeliveryAsync(match.Machine.Name, DeliveryKinds.Ignition, remote, context.RequestAborted); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
-                {
-                    loggers.CreateLogger(typeof(IgnitionEndpoints)).LogError(e, "Cannot record the Ignition delivery to {Machine} in {File}", match.Machine.Name, machineState.FilePath);
-                    return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, "the delivery cannot be recorded (details in the server log); try again");
-                }
+                logger.LogError(e, "Cannot record the Ignition delivery to {Machine}", machine.Name);
+                return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, "the delivery cannot be recorded (details in the server log); try again");
             }
-            registry.RecordKnown(match.Machine, query!, BootStage.Ignition, remote, spec);
-            context.Response.Headers.CacheControl = "no-store";
-            context.Response.Headers.ETag = body.ETag;
-            return Results.Bytes(body.Bytes, negotiated.ContentType);
+            if (decision.Status == StatusCodes.Status410Gone)
+            {
+                metrics.SecretRedeliveryRefused.WithLabels(machine.Name).Inc();
+                logger.LogWarning("Refused to release {Machine}'s config a second time to {Client}: {Reason}", machine.Name, remote, decision.Reason);
+            }
+            if (decision.Status != StatusCodes.Status200OK)
+            {
+                registry.RecordKnown(machine, query!, BootStage.Ignition, remote, $"config refused ({decision.Status})");
+                return PlainText.Problem(decision.Status, decision.Reason!);
+            }
+
+            registry.RecordKnown(machine, query!, BootStage.Ignition, remote, spec + ", config over TLS");
+            var delivered = WithDeliveryFiles(config.Config, reportKey, httpBase, machine.Name).WithVersion(negotiated.Version);
+            return Results.Bytes(IgnitionJson.SerializeToUtf8(delivered), negotiated.ContentType);
         });
         return app;
+    }
+
+    /// <summary>The rendered config plus what belongs to this delivery only: the report key and where to report.</summary>
+    internal static IgnitionConfig WithDeliveryFiles(IgnitionConfig config, string reportKey, string httpBase, string machineName)
+    {
+        FileEntry File(string path, string content, int mode) => new()
+        {
+            Path = path,
+            Overwrite = true,
+            Mode = mode,
+            Contents = DataUrl.ForContents(Encoding.UTF8.GetBytes(content)),
+        };
+        var storage = config.Storage ?? new Storage();
+        return config with
+        {
+            Storage = storage with
+            {
+                Files = [.. storage.Files ?? [],
+                    File(ReportKeyPath, reportKey + "\n", Convert.ToInt32("600", 8)),
+                    File(EnvironmentPath, $"PROVISIONER_URL={httpBase}\nPROVISIONER_MACHINE={machineName}\n", Convert.ToInt32("644", 8))],
+            },
+        };
     }
 }

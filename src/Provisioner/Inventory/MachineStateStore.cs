@@ -54,9 +54,14 @@ public static class MachinePhases
 /// <see cref="ArmedAt"/> is when an operator last asked for the machine to be provisioned afresh: deliveries
 /// before it belong to an earlier round and no longer make the machine "provisioning".
 /// </remarks>
-public sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveries, DateTimeOffset? JoinedAt, DateTimeOffset? ArmedAt = null)
+/// <para>
+/// <see cref="Tickets"/> are the one-time boot tickets <c>/ipxe</c> minted (hashes only, see <see cref="BootTicket"/>);
+/// <see cref="ReportKeyHash"/> is the hash of the report key the machine's last delivered config carries.
+/// </para>
+public sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveries, DateTimeOffset? JoinedAt, DateTimeOffset? ArmedAt = null,
+    ImmutableArray<BootTicket> Tickets = default, string? ReportKeyHash = null)
 {
-    public static MachineState New(string name) => new(name, [], null);
+    public static MachineState New(string name) => new(name, [], null, Tickets: []);
 
     /// <summary>The newest delivery of that kind, if any.</summary>
     public Delivery? LastDelivery(string what)
@@ -69,6 +74,10 @@ public sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveri
     /// <summary>The newest delivery of that kind in the current provisioning round (since <see cref="ArmedAt"/>).</summary>
     public Delivery? LastDeliveryThisRound(string what) =>
         LastDelivery(what) is { } d && (ArmedAt is null || d.At >= ArmedAt) ? d : null;
+
+    /// <summary><see cref="Tickets"/>, empty rather than default for states made without any.</summary>
+    [JsonIgnore]
+    public ImmutableArray<BootTicket> IssuedTickets => Tickets.IsDefault ? [] : Tickets;
 
     [JsonIgnore]
     public string Phase => JoinedAt is not null ? MachinePhases.Provisioned
@@ -176,6 +185,22 @@ public sealed class MachineStateStore : IHostedService
     }
 
     /// <summary>
+    /// Applies <paramref name="change"/> to the machine's state (a new one when it has none) as part of a write, and
+    /// returns the state it made. The change sees every change made before it, in this process and others, so a
+    /// check-and-set inside it (redeem a ticket once) holds under concurrent requests.
+    /// </summary>
+    public async Task<MachineState> ChangeAsync(string machineName, Func<MachineState, MachineState> change, CancellationToken cancellationToken)
+    {
+        MachineState? result = null;
+        await UpdateAsync(states =>
+        {
+            result = change(states.GetValueOrDefault(machineName) ?? MachineState.New(machineName));
+            return states.SetItem(machineName, result);
+        }, cancellationToken);
+        return result!;
+    }
+
+    /// <summary>
     /// Queues <paramref name="change"/>; the first caller to find no write under way writes every change queued
     /// by then (and keeps writing while more arrive), so concurrent callers share fsyncs. Each call completes once
     /// its change is on disk.
@@ -234,7 +259,7 @@ public sealed class MachineStateStore : IHostedService
         foreach (var p in batch) next = p.Change(next);
         if (next.Any(kv => !SameState(current.GetValueOrDefault(kv.Key), kv.Value)))
         {
-            var text = JsonSerializer.Serialize(new StoredStates([.. next.Values.OrderBy(m => m.Name, StringComparer.Ordinal)]), Json);
+            var text = JsonSerializer.Serialize(new StoredStates([.. next.Values.OrderBy(m => m.Name, StringComparer.Ordinal).Select(m => m with { Tickets = m.IssuedTickets })]), Json);
             _lastWritten = null;
             await AtomicFile.WriteAsync(_path, text, AtomicFile.PrivateMode, CancellationToken.None);
             _lastWritten = FileStamp.Of(_path);
@@ -259,7 +284,8 @@ public sealed class MachineStateStore : IHostedService
 
     // Records with ImmutableArray members compare arrays by reference; states compare by content.
     private static bool SameState(MachineState? a, MachineState? b) =>
-        a is null ? b is null : b is not null && a.Name == b.Name && a.JoinedAt == b.JoinedAt && a.ArmedAt == b.ArmedAt && a.Deliveries.SequenceEqual(b.Deliveries);
+        a is null ? b is null : b is not null && a.Name == b.Name && a.JoinedAt == b.JoinedAt && a.ArmedAt == b.ArmedAt && a.Deliveries.SequenceEqual(b.Deliveries)
+           && a.ReportKeyHash == b.ReportKeyHash && a.IssuedTickets.SequenceEqual(b.IssuedTickets);
 
     private static async Task<ImmutableDictionary<string, MachineState>> ReadAsync(string path, CancellationToken cancellationToken)
     {
@@ -272,7 +298,7 @@ public sealed class MachineStateStore : IHostedService
         foreach (var m in stored?.Machines ?? [])
         {
             if (string.IsNullOrEmpty(m.Name)) throw new InvalidDataException($"{path}: a machine entry has no name");
-            states = states.SetItem(m.Name, m with { Deliveries = m.Deliveries.IsDefault ? [] : m.Deliveries });
+            states = states.SetItem(m.Name, m with { Deliveries = m.Deliveries.IsDefault ? [] : m.Deliveries, Tickets = m.Tickets.IsDefault ? [] : m.Tickets });
         }
         return states;
     }

@@ -30,6 +30,9 @@ public sealed class ProvisionerMetrics
         IgnitionRenders = factory.CreateCounter("provisioner_ignition_renders_total",
             "Ignition configs rendered, by trigger: 'change' (prepared ahead of requests after the catalog, tokens or cluster directory changed) or 'request' (a request found no prepared config).",
             new CounterConfiguration { LabelNames = ["trigger"] });
+        SecretRedeliveryRefused = factory.CreateCounter("provisioner_secret_redelivery_refused_total",
+            "Requests for a machine's real config refused because it was already released in this provisioning round (410): a stolen config or a machine that lost it.",
+            new CounterConfiguration { LabelNames = ["machine"] });
         IpxeRenders = factory.CreateCounter("provisioner_ipxe_renders_total",
             "Machine iPXE scripts built; each distinct machine query and base URL is built once per catalog snapshot.");
     }
@@ -44,6 +47,7 @@ public sealed class ProvisionerMetrics
     public Counter TokensReissuedAfterJoin { get; }
     public Counter IgnitionRenders { get; }
     public Counter IpxeRenders { get; }
+    public Counter SecretRedeliveryRefused { get; }
 
     public async Task WriteAsync(Stream destination, CancellationToken cancellationToken) =>
         await Registry.CollectAndExportAsTextAsync(destination, cancellationToken);

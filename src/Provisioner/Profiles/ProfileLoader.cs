@@ -230,9 +230,13 @@ public static partial class ProfileLoader
                 if (kernel is not null) boot = new BootSpec(kernel, initrds, args);
             }
             string? template = null;
+            bool bindTicket = true, freshRound = false;
             if (r.Mapping("ignition", required: true) is { } ign)
             {
                 template = ign.String("template", required: true);
+                // See README, "Security model": tickets from /ipxe, one delivery per provisioning round.
+                bindTicket = ign.Bool("bindTicketToAddress") ?? true;
+                freshRound = ign.Bool("freshRoundPerBoot") ?? false;
                 if (template is not null)
                 {
                     var dir = Path.Combine(templatesDirectory, template);
@@ -259,7 +263,7 @@ public static partial class ProfileLoader
             }
             r.RejectUnknownKeys();
             if (boot is null || template is null) return;
-            _roles[name] = (new RoleSpec(name, boot, template, labels, [.. taints]), keyNode, roles.File);
+            _roles[name] = (new RoleSpec(name, boot, template, labels, [.. taints], bindTicket, freshRound), keyNode, roles.File);
         }
 
         private void AddMachine(YamlNodeReader r)

@@ -53,7 +53,9 @@ public sealed record RoleSpec(
     BootSpec Boot,
     string IgnitionTemplate,
     ImmutableDictionary<string, string> Labels,
-    ImmutableArray<TaintSpec> Taints);
+    ImmutableArray<TaintSpec> Taints,
+    bool BindTicketToAddress = true,
+    bool FreshRoundPerBoot = false);
 
 /// <summary>What iPXE loads. Kernel and initrds are paths below <c>/assets</c> or absolute http(s) URLs.</summary>
 public sealed record BootSpec(string Kernel, ImmutableArray<string> Initrds, ImmutableArray<string> Args);

@@ -1,0 +1,129 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Provisioner.Catalog;
+using Provisioner.Pki;
+
+namespace Provisioner.Boot;
+
+/// <summary>
+/// What the TLS listener is made of: where it listens, where the plain-HTTP listener is (for the names the serving
+/// certificate must carry), the cluster directory holding the Provisioner CA, or the operator's own certificate.
+/// </summary>
+public sealed record TlsListenerOptions(IReadOnlyList<IPEndPoint> TlsListen, IReadOnlyList<IPEndPoint> HttpListen, string ClusterDirectory,
+    string? CertificateFile = null, string? KeyFile = null);
+
+/// <summary>
+/// The TLS listener's identity and addresses. On start it loads (or creates) the Provisioner CA and the serving
+/// certificate in <c>&lt;cluster-dir&gt;/tls/</c>, for every name machines may use (see <see cref="SubjectNames"/>), or
+/// loads the operator's certificate. The pointer config pins <see cref="CaCertificatePem"/> and names
+/// <see cref="TlsBaseFor"/>; the real config's <c>provisioner.env</c> names <see cref="HttpBaseFor"/>.
+/// </summary>
+public sealed class ServingTls(TlsListenerOptions options, CatalogStore catalog, IServer server, ILogger<ServingTls> logger) : IHostedService
+{
+    private ServingIdentity? _identity;
+
+    private ServingIdentity Identity => _identity ?? throw new InvalidOperationException("the TLS identity is loaded when the server starts");
+
+    /// <summary>The certificate Kestrel presents on the TLS listener.</summary>
+    public X509Certificate2 Certificate => Identity.ServingCertificate;
+
+    /// <summary>The CA machines pin (the Provisioner CA, or the top of the operator's chain), PEM.</summary>
+    public string CaCertificatePem => Identity.CaCertificatePem;
+
+    public string TlsDirectory => Path.Combine(options.ClusterDirectory, "tls");
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (options.CertificateFile is { } certFile)
+        {
+            _identity = ProvisionerCa.FromOperatorFiles(certFile, options.KeyFile!);
+            logger.LogInformation("TLS listener uses the certificate in {File}; machines pin the last certificate of that file", certFile);
+            return;
+        }
+        var (dns, ips) = SubjectNames(catalog.Current.Profiles.Cluster.ProvisionerUrl);
+        _identity = await ProvisionerCa.EnsureAsync(TlsDirectory, dns, ips, new PkiOptions(), cancellationToken);
+        if (_identity.Note is { } note) logger.LogWarning("Provisioner CA: {Note}", note);
+        logger.LogInformation("TLS listener certificate from the Provisioner CA {File}, for {Names}", ProvisionerCa.CaCertificatePath(TlsDirectory),
+            string.Join(", ", dns.Concat(ips.Select(i => i.ToString()))));
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Every name a machine may reach us by: the provisionerUrl host, each listen address (for a wildcard listen, every
+    /// address of this host's interfaces), and localhost.
+    /// </summary>
+    public (IReadOnlyList<string> Dns, IReadOnlyList<IPAddress> Ips) SubjectNames(Uri? provisionerUrl)
+    {
+        var dns = new List<string> { "localhost" };
+        var ips = new List<IPAddress> { IPAddress.Loopback, IPAddress.IPv6Loopback };
+        if (provisionerUrl is not null)
+        {
+            if (IPAddress.TryParse(provisionerUrl.Host.Trim('[', ']'), out var ip)) ips.Add(ip);
+            else dns.Add(provisionerUrl.Host);
+        }
+        foreach (var endpoint in options.TlsListen.Concat(options.HttpListen))
+        {
+            if (endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any))
+                ips.AddRange(NetworkInterface.GetAllNetworkInterfaces().SelectMany(n => n.GetIPProperties().UnicastAddresses)
+                    .Select(a => a.Address).Where(a => a.AddressFamily == AddressFamily.InterNetwork || (a.AddressFamily == AddressFamily.InterNetworkV6 && !a.IsIPv6LinkLocal)));
+            else ips.Add(endpoint.Address);
+        }
+        return (dns, ips);
+    }
+
+    /// <summary>
+    /// <c>https://host:port</c> for a machine whose plain-HTTP base URL is <paramref name="httpBase"/>: the same host,
+    /// the port of the TLS listener that serves the address the request came in on.
+    /// </summary>
+    public string TlsBaseFor(HttpContext context, string httpBase) =>
+        $"https://{new Uri(httpBase).Host}:{PortFor("https", context.Connection.LocalIpAddress)}"; // Uri.Host keeps IPv6 brackets
+
+    /// <summary>The plain-HTTP base URL for a request on the TLS listener: the configured provisionerUrl, else the same host on the plain listener's port.</summary>
+    public string HttpBaseFor(HttpContext context) =>
+        catalog.Current.Profiles.Cluster.ProvisionerUrl is { } configured
+            ? configured.GetLeftPart(UriPartial.Authority)
+            : $"http://{HostOnly(context.Request.Host)}:{PortFor("http", context.Connection.LocalIpAddress)}";
+
+    private static string HostOnly(HostString host) => host.Host.Contains(':') && !host.Host.StartsWith('[') ? $"[{host.Host}]" : host.Host;
+
+    /// <summary>The bound port of the listener with <paramref name="scheme"/> on <paramref name="local"/> (or on a wildcard), else the first one.</summary>
+    private int PortFor(string scheme, IPAddress? local)
+    {
+        var bound = server.Features.Get<IServerAddressesFeature>()?.Addresses.Select(a => new Uri(a)).Where(u => u.Scheme == scheme).ToList() ?? [];
+        if (bound.Count == 0) throw new InvalidOperationException($"no {scheme} listener is bound");
+        local = local is { IsIPv4MappedToIPv6: true } ? local.MapToIPv4() : local;
+        foreach (var uri in bound)
+            if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && ip.Equals(local)) return uri.Port;
+        foreach (var uri in bound)
+            if (!IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) || ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any)) return uri.Port;
+        return bound[0].Port;
+    }
+}
+
+public static class SecretDeliveryServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the TLS listener's identity, boot tickets and once-per-round delivery, and the arming of machines new
+    /// to the profiles (after the machine state store and the cluster assets, which they use at start).
+    /// </summary>
+    public static IServiceCollection AddSecretDelivery(this IServiceCollection services, TlsListenerOptions tls, DeliveryOptions delivery)
+    {
+        services.AddSingleton(tls);
+        services.AddSingleton(delivery);
+        services.AddSingleton<ServingTls>();
+        services.AddHostedService(sp => sp.GetRequiredService<ServingTls>());
+        services.AddSingleton<SecretDelivery>();
+        services.AddSingleton<NewMachineArming>();
+        services.AddHostedService(sp => sp.GetRequiredService<NewMachineArming>());
+        return services;
+    }
+}
