@@ -20,6 +20,7 @@ internal static partial class AtomicFile
         // Same directory, so the rename cannot cross file systems; created with the final mode, so a
         // private key is never readable by others, not even for an instant.
         var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        InFlight[temp] = 0;
         try
         {
             var options = new FileStreamOptions
@@ -42,7 +43,15 @@ internal static partial class AtomicFile
             File.Delete(temp);
             throw;
         }
+        finally
+        {
+            InFlight.TryRemove(temp, out _);
+        }
     }
+
+    // Temp files and journals this process is writing right now: a recovery running meanwhile (a re-render while the
+    // machine state is being saved) must not take them for a crashed writer's leftovers.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> InFlight = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Writes files that are only valid together (a CA's key and its certificate) so that a crash at any point leaves
@@ -57,9 +66,17 @@ internal static partial class AtomicFile
         if (dirs.Count != 1) throw new ArgumentException("Files written together must be in one directory: " + string.Join(", ", dirs), nameof(files));
         var journal = Path.Combine(dirs[0], $".{Path.GetFileName(files[0].Path)}{JournalSuffix}");
         var entries = files.Select(f => new JournalEntry(Path.GetFileName(f.Path), f.Content, (int)f.Mode)).ToList();
-        // The journal may hold a private key: private whatever the files' modes.
-        await WriteAsync(journal, JsonSerializer.Serialize(entries, JournalJson), PrivateMode, ct);
-        await ApplyJournalAsync(journal, entries, ct);
+        if (!InFlight.TryAdd(journal, 0)) throw new InvalidOperationException($"{files[0].Path} is being written together with other files already.");
+        try
+        {
+            // The journal may hold a private key: private whatever the files' modes.
+            await WriteAsync(journal, JsonSerializer.Serialize(entries, JournalJson), PrivateMode, ct);
+            await ApplyJournalAsync(journal, entries, ct);
+        }
+        finally
+        {
+            InFlight.TryRemove(journal, out _);
+        }
     }
 
     /// <summary>
@@ -71,22 +88,38 @@ internal static partial class AtomicFile
         if (!Directory.Exists(root)) return;
         foreach (var journal in Directory.EnumerateFiles(root, "*" + JournalSuffix, SearchOption.AllDirectories).ToList())
         {
-            if (!Path.GetFileName(journal).StartsWith('.')) continue;
-            List<JournalEntry>? entries;
+            if (!Path.GetFileName(journal).StartsWith('.') || !InFlight.TryAdd(journal, 0)) continue;
             try
             {
-                entries = JsonSerializer.Deserialize<List<JournalEntry>>(await File.ReadAllTextAsync(journal, ct), JournalJson);
+                await ReplayAsync(journal, ct);
             }
-            catch (JsonException e)
+            finally
             {
-                // Journals are written atomically, so this is not a torn write: someone else's file or damage.
-                throw new IOException($"{journal}: not a journal of files written together ({e.Message}); inspect and remove it.", e);
+                InFlight.TryRemove(journal, out _);
             }
-            if (entries is null || entries.Any(e => e.Name.Contains('/') || e.Name is "" or "." or ".."))
-                throw new IOException($"{journal}: not a journal of files written together; inspect and remove it.");
-            await ApplyJournalAsync(journal, entries, ct);
         }
         RemoveStaleTemporaries(root);
+    }
+
+    private static async Task ReplayAsync(string journal, CancellationToken ct)
+    {
+        List<JournalEntry>? entries;
+        try
+        {
+            entries = JsonSerializer.Deserialize<List<JournalEntry>>(await File.ReadAllTextAsync(journal, ct), JournalJson);
+        }
+        catch (FileNotFoundException)
+        {
+            return; // another process finished it meanwhile
+        }
+        catch (JsonException e)
+        {
+            // Journals are written atomically, so this is not a torn write: someone else's file or damage.
+            throw new IOException($"{journal}: not a journal of files written together ({e.Message}); inspect and remove it.", e);
+        }
+        if (entries is null || entries.Any(e => e.Name.Contains('/') || e.Name is "" or "." or ".."))
+            throw new IOException($"{journal}: not a journal of files written together; inspect and remove it.");
+        await ApplyJournalAsync(journal, entries, ct);
     }
 
     private const string JournalSuffix = ".together";
@@ -108,7 +141,7 @@ internal static partial class AtomicFile
     {
         if (!Directory.Exists(root)) return;
         foreach (var file in Directory.EnumerateFiles(root, ".*.tmp", SearchOption.AllDirectories))
-            if (TempName().IsMatch(Path.GetFileName(file)))
+            if (TempName().IsMatch(Path.GetFileName(file)) && !InFlight.ContainsKey(file))
                 File.Delete(file);
     }
 

@@ -25,10 +25,10 @@ public sealed class PointerIgnitionMachineTests : IAsyncLifetime
     private PointerOrigin _origin = null!;
 
     /// <summary>Spec 3.3.0, the newest Ignition 2.14 reads, as the server negotiates for it.</summary>
-    private static readonly string RealConfig = $$"""
+    private static readonly string RealConfig = $$$"""
         {"ignition":{"version":"3.3.0"},"storage":{"files":[
-          {"path":"/etc/provisioner/report-key","mode":384,"contents":{"source":"data:,{{Uri.EscapeDataString(ReportKey + "\n")}}"}},
-          {"path":"/etc/provisioner/provisioner.env","mode":420,"contents":{"source":"data:;base64,{{Convert.ToBase64String(Encoding.ASCII.GetBytes("PROVISIONER_MACHINE=worker-0\n"))}}"}}]}}
+          {"path":"/etc/provisioner/report-key","mode":384,"contents":{"source":"data:,{{{Uri.EscapeDataString(ReportKey + "\n")}}}"}},
+          {"path":"/etc/provisioner/provisioner.env","mode":420,"contents":{"source":"data:;base64,{{{Convert.ToBase64String(Encoding.ASCII.GetBytes("PROVISIONER_MACHINE=worker-0\n"))}}}"}}]}}
         """;
 
     public async ValueTask InitializeAsync()

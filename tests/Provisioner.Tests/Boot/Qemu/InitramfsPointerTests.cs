@@ -21,10 +21,10 @@ public sealed class InitramfsPointerTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>A real config as Provisioner's TLS listener releases it: carries the machine's report key.</summary>
-    private static readonly string RealConfig = $$"""
+    private static readonly string RealConfig = $$$"""
         {"ignition":{"version":"3.4.0"},"storage":{"files":[
-          {"path":"/etc/provisioner/report-key","mode":384,"contents":{"source":"data:,{{Uri.EscapeDataString(ReportKey + "\n")}}"}},
-          {"path":"/etc/provisioner/provisioner.env","mode":420,"contents":{"source":"data:;base64,{{Convert.ToBase64String(Encoding.ASCII.GetBytes("PROVISIONER_MACHINE=vm\n"))}}"}}]}}
+          {"path":"/etc/provisioner/report-key","mode":384,"contents":{"source":"data:,{{{Uri.EscapeDataString(ReportKey + "\n")}}}"}},
+          {"path":"/etc/provisioner/provisioner.env","mode":420,"contents":{"source":"data:;base64,{{{Convert.ToBase64String(Encoding.ASCII.GetBytes("PROVISIONER_MACHINE=vm\n"))}}}"}}]}}
         """;
 
     [Fact]
