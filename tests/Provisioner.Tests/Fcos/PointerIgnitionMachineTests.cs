@@ -1,120 +1,143 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json.Nodes;
 using Provisioner.Tests.Support;
 
 namespace Provisioner.Tests.Fcos;
 
 /// <summary>
-/// The real Ignition 2.14 (Debian's package, in a test machine from <c>../shared/machines</c>) against the pointer flow:
-/// its fetch stage follows the pointer config, asking for spec 3.3 as it does, gets the real config over HTTPS trusting
-/// only the CA the pointer pins, and its files stage writes it; a refused delivery (ticket used up: 410, no ticket:
-/// 403) or a server the pinned CA did not certify makes that real Ignition fail, saying why. The server is a
-/// hand-made pointer flow (<see cref="PointerOrigin"/>) on 127.0.0.1 (<c>MACHINES_NET=host</c>).
+/// The real Ignition 2.14 (Debian's package, in a test machine from <c>../shared/machines</c>) against Provisioner's
+/// pointer flow: its fetch stage follows the pointer plain HTTP serves, asking for spec 3.3 as it does, gets the real
+/// config from the TLS listener trusting only the CA the pointer pins, and its files stage writes it (the report key
+/// with mode 0600). A used-up ticket (410), a missing ticket (403) or a pointer pinning another CA makes that real
+/// Ignition fail, saying why in its log. <c>MACHINES_NET=host</c>: one machine, the server on 127.0.0.1.
 /// </summary>
 [Trait(Category.Name, Category.Integration)]
 [Trait(Category.Name, Category.Slow)]
 [Collection(TestMachines.Collection)]
 public sealed class PointerIgnitionMachineTests : IAsyncLifetime
 {
-    private const string ReportKey = "report-key-of-the-test-machine";
+    private const string Worker = "mac=52-54-00-00-30-01", WorkerName = "worker-0";
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    private readonly ProfileTree _tree = new();
     private readonly string _name = "ptr-" + Guid.NewGuid().ToString("N")[..6];
     private readonly Dictionary<string, string> _env = new() { ["MACHINES_NET"] = "host" };
     private string _machines = null!;
-    private PointerOrigin _origin = null!;
-
-    /// <summary>Spec 3.3.0, the newest Ignition 2.14 reads, as the server negotiates for it.</summary>
-    private static readonly string RealConfig = $$$"""
-        {"ignition":{"version":"3.3.0"},"storage":{"files":[
-          {"path":"/etc/provisioner/report-key","mode":384,"contents":{"source":"data:,{{{Uri.EscapeDataString(ReportKey + "\n")}}}"}},
-          {"path":"/etc/provisioner/provisioner.env","mode":420,"contents":{"source":"data:;base64,{{{Convert.ToBase64String(Encoding.ASCII.GetBytes("PROVISIONER_MACHINE=worker-0\n"))}}}"}}]}}
-        """;
+    private RunningServer? _server;
 
     public async ValueTask InitializeAsync()
     {
         _machines = TestMachines.Directory();
         await TestMachines.EnsureGoldenAsync(_machines, Ct);
-        _origin = await PointerOrigin.StartAsync(IPAddress.Loopback, RealConfig, Ct);
-        _origin.AdvertisedHost = "127.0.0.1";
-        _origin.PointerVersion = "3.3.0";
+        // Machines reach the server at the address they used (127.0.0.1 here), which the TLS certificate names.
+        _tree.Edit("cluster.yaml", "provisionerUrl: http://192.0.2.1:8080", "");
+        _server = await RunningServer.StartAsync(_tree);
     }
 
     public async ValueTask DisposeAsync()
     {
         await Proc.RunAsync("bash", [Path.Combine(_machines, "rmmachine.sh"), _name], CancellationToken.None, _env);
-        await _origin.DisposeAsync();
+        if (_server is not null) await _server.DisposeAsync();
+        _tree.Dispose();
     }
 
-    private Task<(int Exit, string Output)> MakeMachineAsync(string query) =>
-        Proc.RunAsync("bash", [Path.Combine(_machines, "mkmachine.sh"), _name, _origin.PointerUrl(query)], Ct, _env);
+    private Task<(int Exit, string Output)> MakeMachineAsync(Uri ignitionUrl) =>
+        Proc.RunAsync("bash", [Path.Combine(_machines, "mkmachine.sh"), _name, ignitionUrl.ToString()], Ct, _env);
 
     /// <summary>Ignition's own log of the machine's first boot (README of ../shared/machines).</summary>
     private Task<string> IgnitionLogAsync() =>
         File.ReadAllTextAsync(Path.Combine(TestMachines.Home, "machines", _name, "ign", "ignition.log"), Ct);
 
-    [Fact]
-    public async Task Ignition_follows_the_pointer_over_https_with_the_pinned_ca_and_writes_the_real_config()
+    private async Task<string> InMachineAsync(params string[] command)
     {
-        _origin.Tickets.Add("T1");
-        const string query = "mac=52-54-00-00-30-01&ticket=T1";
-
-        var made = await MakeMachineAsync(query);
-
-        Assert.True(made.Exit == 0, made.Output);
-        var requests = _origin.Requests;
-        Assert.Equal([(false, 200), (true, 200)], requests.Select(r => (r.Tls, r.Status)));
-        // Ignition 2.14 asks for spec 3.3.0 on both fetches; the merge source is the pointer's query unchanged.
-        Assert.All(requests, r => Assert.Equal("application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1", r.Accept));
-        Assert.Equal("/ignition?" + query, requests[1].PathAndQuery);
-        var wait = await Proc.RunAsync("bash", [Path.Combine(_machines, "wait.sh"), _name, "60"], Ct, _env);
-        Assert.True(wait.Exit == 0, wait.Output);
-        var key = await Proc.RunAsync("bash", [Path.Combine(_machines, "enter.sh"), _name, "--", "stat", "-c", "%a %n", "/etc/provisioner/report-key"], Ct, _env);
-        Assert.Equal("600 /etc/provisioner/report-key", key.Output.Trim());
-        var content = await Proc.RunAsync("bash", [Path.Combine(_machines, "enter.sh"), _name, "--", "cat", "/etc/provisioner/report-key", "/etc/provisioner/provisioner.env"], Ct, _env);
-        Assert.Equal(ReportKey + "\nPROVISIONER_MACHINE=worker-0\n", content.Output);
+        var (exit, output) = await Proc.RunAsync("bash", [Path.Combine(_machines, "enter.sh"), _name, "--", .. command], Ct, _env);
+        Assert.True(exit == 0, $"{string.Join(' ', command)} exited {exit}:\n{output}");
+        return output;
     }
 
     [Fact]
-    public async Task A_used_up_ticket_makes_ignition_fail_with_410_and_the_servers_reason()
+    public async Task Ignition_follows_the_pointer_over_tls_negotiating_3_3_and_its_files_stage_writes_the_real_config()
     {
-        _origin.Tickets.Add("T2");
-        using (var thief = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true }))
-            Assert.Equal(HttpStatusCode.OK, (await thief.GetAsync($"https://127.0.0.1:{_origin.TlsPort}/ignition?ticket=T2", Ct)).StatusCode);
+        var url = await _server!.IgnitionUrlAsync(Worker, Ct);
 
-        var made = await MakeMachineAsync("mac=52-54-00-00-30-01&ticket=T2");
+        var made = await MakeMachineAsync(url);
+
+        Assert.True(made.Exit == 0, made.Output);
+        var log = await IgnitionLogAsync();
+        Assert.Contains($"GET {url}: attempt #1", log);
+        Assert.Contains($"GET https://127.0.0.1:{_server.Server.TlsBaseAddress.Port}/ignition{url.Query}: attempt #1", log);
+        // The server negotiated 3.3.0 for Ignition 2.14 on both fetches, and recorded the pointer, then the config over TLS.
+        var history = (await _server.MachineAsync(WorkerName, Ct)).GetProperty("history").EnumerateArray()
+            .Where(e => e.GetProperty("stage").GetString() == "ignition").Select(e => e.GetProperty("detail").GetString()).ToList();
+        Assert.Equal(["spec 3.3.0, pointer", "spec 3.3.0, config over TLS"], history);
+
+        var wait = await Proc.RunAsync("bash", [Path.Combine(_machines, "wait.sh"), _name, "120"], Ct, _env);
+        Assert.True(wait.Exit == 0, wait.Output);
+        Assert.Equal("600", (await InMachineAsync("stat", "-c", "%a", "/etc/provisioner/report-key")).Trim());
+        Assert.Contains($"PROVISIONER_MACHINE={WorkerName}\n", await InMachineAsync("cat", "/etc/provisioner/provisioner.env"));
+        // The key Ignition wrote is the one the server handed to this machine: its progress reports are accepted.
+        var key = (await InMachineAsync("cat", "/etc/provisioner/report-key")).Trim();
+        using var report = new HttpRequestMessage(HttpMethod.Post, "/api/v1/progress")
+        {
+            Content = new StringContent($$"""{"mac":"52:54:00:00:30:01","stage":"ignition-fetched"}""", Encoding.UTF8, "application/json"),
+        };
+        report.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        using var accepted = await _server.Client.SendAsync(report, Ct);
+        Assert.True(accepted.IsSuccessStatusCode, $"{(int)accepted.StatusCode} {await accepted.Content.ReadAsStringAsync(Ct)}");
+    }
+
+    [Fact]
+    public async Task A_ticket_used_up_by_someone_else_makes_ignition_fail_with_gone()
+    {
+        var url = await _server!.IgnitionUrlAsync(Worker, Ct);
+        // Someone at the same address took the config with the machine's ticket first.
+        using (var first = await SecureIgnition.FetchMergedAsync(await _server.PointerAsync(url, Ct), Ct))
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+
+        var made = await MakeMachineAsync(url);
 
         Assert.NotEqual(0, made.Exit);
         Assert.Contains("ignition fetch failed", made.Output);
-        // Ignition logs the status, not the body; the server's reason is in its own log and response.
+        // Ignition logs the status, not the body; the reason (when and to whom) is the server's answer and warning.
         Assert.Contains("GET result: Gone", await IgnitionLogAsync());
-        Assert.Equal(410, _origin.Requests.Last(r => r.Tls).Status);
     }
 
     [Fact]
-    public async Task A_missing_ticket_makes_ignition_fail_with_403()
+    public async Task A_missing_ticket_makes_ignition_fail_with_forbidden()
     {
-        var made = await MakeMachineAsync("mac=52-54-00-00-30-01");
+        var withTicket = await _server!.IgnitionUrlAsync(Worker, Ct);
+        var withoutTicket = new Uri(withTicket.GetLeftPart(UriPartial.Path) + "?" + Worker);
+
+        var made = await MakeMachineAsync(withoutTicket);
 
         Assert.NotEqual(0, made.Exit);
         Assert.Contains("ignition fetch failed", made.Output);
         Assert.Contains("GET result: Forbidden", await IgnitionLogAsync());
-        Assert.Equal(403, _origin.Requests.Last(r => r.Tls).Status);
     }
 
     [Fact]
-    public async Task A_server_the_pinned_ca_did_not_certify_makes_ignition_fail_on_the_certificate()
+    public async Task A_pointer_pinning_another_ca_makes_ignition_fail_on_the_certificate_and_releases_nothing()
     {
-        _origin.Tickets.Add("T4");
-        _origin.PinnedCaPem = PointerOrigin.UnrelatedCaPem();
+        var url = await _server!.IgnitionUrlAsync(Worker, Ct);
+        var pointer = await _server.PointerAsync(url, Ct);
+        // The pointer as a stale or forged copy would have it: Provisioner's merge URL, someone else's CA.
+        var forged = JsonNode.Parse(pointer.Json)!;
+        forged["ignition"]!["security"]!["tls"]!["certificateAuthorities"]![0]!["source"] =
+            "data:;base64," + Convert.ToBase64String(Encoding.ASCII.GetBytes(PointerOrigin.UnrelatedCaPem()));
+        await using var origin = await PointerOrigin.StartAsync(IPAddress.Loopback, "{}", Ct);
+        origin.PointerOverride = forged.ToJsonString();
         // Ignition retries a failed TLS handshake until its stage times out: keep that short.
         _env["MACHINES_IGNITION_TIMEOUT"] = "20";
 
-        var made = await MakeMachineAsync("mac=52-54-00-00-30-01&ticket=T4");
+        var made = await MakeMachineAsync(new Uri($"http://127.0.0.1:{origin.HttpPort}/ignition{url.Query}"));
 
         Assert.NotEqual(0, made.Exit);
         Assert.Contains("ignition fetch failed", made.Output);
         Assert.Contains("x509: certificate signed by unknown authority", await IgnitionLogAsync());
-        Assert.DoesNotContain(_origin.Requests, r => r.Tls);
+        // Nothing was released: the ticket still gets the machine its config.
+        using var afterwards = await SecureIgnition.FetchMergedAsync(pointer, Ct);
+        Assert.Equal(HttpStatusCode.OK, afterwards.StatusCode);
     }
 }

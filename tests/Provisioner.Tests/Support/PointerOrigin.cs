@@ -57,6 +57,9 @@ internal sealed class PointerOrigin : IAsyncDisposable
     /// <summary>Tickets the TLS listener knows; a delivery uses one up.</summary>
     public HashSet<string> Tickets { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>When set, what the plain listener answers instead of <see cref="Pointer"/> (a forged or stale pointer).</summary>
+    public string? PointerOverride { get; set; }
+
     /// <summary>The pointer's spec version (what it would negotiate for the asking Ignition).</summary>
     public string PointerVersion { get; set; } = "3.4.0";
 
@@ -123,7 +126,7 @@ internal sealed class PointerOrigin : IAsyncDisposable
     private async Task IgnitionAsync(HttpContext context)
     {
         var ticket = context.Request.Query["ticket"].ToString();
-        var (status, body, contentType) = context.Request.IsHttps ? Deliver(ticket, context) : (200, Pointer(context.Request.QueryString.Value!.TrimStart('?')), "application/vnd.coreos.ignition+json;version=" + PointerVersion);
+        var (status, body, contentType) = context.Request.IsHttps ? Deliver(ticket, context) : (200, PointerOverride ?? Pointer(context.Request.QueryString.Value!.TrimStart('?')), "application/vnd.coreos.ignition+json;version=" + PointerVersion);
         Record(context, status, "");
         context.Response.StatusCode = status;
         context.Response.ContentType = contentType;
