@@ -16,28 +16,6 @@ public static class DeliveryKinds
     public const string Ignition = "ignition";
 }
 
-/// <summary>
-/// Which deliveries need not be written again. A boot storm (or a machine retrying in a loop) fetches the same config
-/// many times a second; each recorded delivery is an fsync'd rewrite of the state file that the request waits for.
-/// A delivery of the same kind to the same address less than <see cref="Window"/> after the newest recorded one adds
-/// nothing the approver uses: its window starts at a delivery already on disk (and ends at most a second earlier than
-/// it would with the repeat recorded), the address is the same, and the history keeps its bound anyway. The first
-/// delivery, the first of a provisioning round (after a reprovision), one from another address, and one after the
-/// window are always written before the config leaves.
-/// </summary>
-public static class RepeatDeliveries
-{
-    public static readonly TimeSpan Window = TimeSpan.FromSeconds(1);
-
-    /// <summary>True when <paramref name="state"/>'s newest <paramref name="what"/> delivery went to <paramref name="address"/> within the window before <paramref name="now"/>.</summary>
-    public static bool AlreadyRecorded(MachineState? state, string what, string? address, DateTimeOffset now)
-    {
-        if (address is null || state?.LastDeliveryThisRound(what) is not { } last || last.Address != address) return false;
-        var age = now - last.At;
-        return age >= TimeSpan.Zero && age < Window;
-    }
-}
-
 /// <summary>Where a known machine is in its provisioning, as persisted in the machine state file.</summary>
 public static class MachinePhases
 {

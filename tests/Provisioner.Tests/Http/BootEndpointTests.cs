@@ -24,7 +24,7 @@ public sealed class BootEndpointTests : ServerTest
         Assert.Equal("#!ipxe", lines[0]);
         var kernel = Assert.Single(lines, l => l.StartsWith("kernel ", StringComparison.Ordinal));
         Assert.StartsWith("kernel http://192.0.2.1:8080/assets/fcos/kernel?mac=52-54-00-00-30-01 initrd=initrd0 ", kernel);
-        Assert.Contains(" ignition.config.url=http://192.0.2.1:8080/ignition?mac=52-54-00-00-30-01 ", kernel);
+        Assert.Matches(" ignition.config.url=http://192.0.2.1:8080/ignition\\?mac=52-54-00-00-30-01&ticket=[A-Za-z0-9_-]{32} ", kernel);
         Assert.Contains(" ignition.firstboot ", kernel);
         Assert.Contains(" ignition.platform.id=metal ", kernel);
         Assert.Contains(" console=ttyS0,115200n8 ", kernel);

@@ -22,12 +22,14 @@ public sealed class IgnitionEndpointTests : ServerTest
         Assert.Equal("application/vnd.coreos.ignition+json", response.Content.Headers.ContentType!.MediaType);
         using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct));
         Assert.Equal("3.4.0", doc.RootElement.GetProperty("ignition").GetProperty("version").GetString());
+        using var real = JsonDocument.Parse(await Server.RealConfigAsync("mac=52-54-00-00-20-01", Ct));
+        Assert.Equal("3.4.0", real.RootElement.GetProperty("ignition").GetProperty("version").GetString());
     }
 
     [Fact]
     public async Task ConfigCarriesHostnameStaticNetworkSshKeysAndKubelet()
     {
-        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/ignition?mac=52-54-00-00-20-02", Ct));
+        using var doc = JsonDocument.Parse(await Server.RealConfigAsync("mac=52-54-00-00-20-02", Ct));
         var root = doc.RootElement;
         var files = root.GetProperty("storage").GetProperty("files").EnumerateArray().ToDictionary(f => f.GetProperty("path").GetString()!);
         Assert.Equal("cp-0", DataUrlText(files["/etc/hostname"].GetProperty("contents").GetProperty("source").GetString()!));
@@ -47,7 +49,7 @@ public sealed class IgnitionEndpointTests : ServerTest
     [Fact]
     public async Task DhcpMachineGetsNoStaticKeyfile()
     {
-        using var doc = JsonDocument.Parse(await Client.GetStringAsync("/ignition?mac=52-54-00-00-30-01", Ct));
+        using var doc = JsonDocument.Parse(await Server.RealConfigAsync("mac=52-54-00-00-30-01", Ct));
         var paths = doc.RootElement.GetProperty("storage").GetProperty("files").EnumerateArray().Select(f => f.GetProperty("path").GetString());
         Assert.Contains("/etc/hostname", paths);
         Assert.DoesNotContain(paths, p => p!.StartsWith("/etc/NetworkManager/", StringComparison.Ordinal));
@@ -72,12 +74,17 @@ public sealed class IgnitionEndpointTests : ServerTest
     [Fact]
     public async Task ProgressReportIsRecorded()
     {
-        var body = new StringContent("""{"mac":"52:54:00:00:30:01","stage":"ignition-fetched","detail":"sha256:abc"}""", Encoding.UTF8, "application/json");
-        var response = await Client.PostAsync("/api/v1/progress", body, Ct);
+        var key = Provisioner.Tests.Cluster.IgnitionFiles.Decode(await Server.RealConfigAsync("mac=52-54-00-00-30-01", Ct))["/etc/provisioner/report-key"].Text.Trim();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/progress")
+        {
+            Content = new StringContent("""{"mac":"52:54:00:00:30:01","stage":"ignition-fetched","detail":"sha256:abc"}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        var response = await Client.SendAsync(request, Ct);
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         var worker = await Server.MachineAsync("worker-0", Ct);
         Assert.Equal("ignition-fetched", worker.GetProperty("state").GetString());
-        Assert.Equal("sha256:abc", worker.GetProperty("history")[0].GetProperty("detail").GetString());
+        Assert.Equal("sha256:abc", worker.GetProperty("history").EnumerateArray().Last().GetProperty("detail").GetString());
     }
 
     [Theory]
@@ -128,11 +135,16 @@ public sealed class IgnitionNegotiationHttpTests : ServerTest
             var contentType = response.Content.Headers.ContentType!;
             Assert.Equal("application/vnd.coreos.ignition+json", contentType.MediaType);
             Assert.Equal(version, contentType.Parameters.Single(p => p.Name == "version").Value);
-            var json = await response.Content.ReadAsStringAsync(Ct);
-            using var doc = JsonDocument.Parse(json);
-            Assert.Equal(version, doc.RootElement.GetProperty("ignition").GetProperty("version").GetString());
-            await Provisioner.Tests.Ignition.IgnitionSchema.AssertValidAsync(json, version);
-            Assert.DoesNotContain(Provisioner.Ignition.IgnitionValidator.Validate(json), p => p.Severity == Provisioner.Ignition.IgnitionSeverity.Error);
+            var pointer = await response.Content.ReadAsStringAsync(Ct);
+            // The pointer, and the real config it merges, both in the negotiated version (Ignition asks both with one Accept).
+            var real = await Server.RealConfigAsync($"mac={mac}", Ct, $"application/vnd.coreos.ignition+json;version={version}, */*;q=0.1");
+            foreach (var json in new[] { pointer, real })
+            {
+                using var doc = JsonDocument.Parse(json);
+                Assert.Equal(version, doc.RootElement.GetProperty("ignition").GetProperty("version").GetString());
+                await Provisioner.Tests.Ignition.IgnitionSchema.AssertValidAsync(json, version);
+                Assert.DoesNotContain(Provisioner.Ignition.IgnitionValidator.Validate(json), p => p.Severity == Provisioner.Ignition.IgnitionSeverity.Error);
+            }
         }
     }
 

@@ -55,91 +55,75 @@ public sealed partial class PreparedConfigTests : ServerTest
     }
 
     [Fact]
-    public async Task A_config_served_twice_is_byte_identical_and_the_second_serve_renders_nothing()
+    public async Task Pointers_and_the_real_config_come_from_the_prepared_config_without_rendering()
     {
         await PreparedAsync();
         var before = await RendersAsync();
-        var first = await Client.GetByteArrayAsync($"/ignition?mac={Worker}", Ct);
-        var second = await Client.GetByteArrayAsync($"/ignition?mac={Worker}", Ct);
-        var third = await Client.GetByteArrayAsync($"/ignition?mac={Bootstrap}", Ct);
-        Assert.Equal(first, second);
-        Assert.NotEmpty(third);
+        await Client.GetByteArrayAsync($"/ignition?mac={Worker}", Ct);
+        await Client.GetByteArrayAsync($"/ignition?mac={Worker}", Ct);
+        await Server.RealConfigAsync($"mac={Worker}", Ct);
+        await Server.RealConfigAsync($"mac={Bootstrap}", Ct);
         Assert.Equal(before, await RendersAsync());
     }
 
     [Fact]
-    public async Task Served_bytes_are_those_a_per_request_render_makes_for_every_machine_and_spec_version()
+    public async Task Served_bytes_are_those_a_per_request_render_makes_plus_the_delivery_files()
     {
         await PreparedAsync();
         var catalog = Server.Server.Services.GetRequiredService<CatalogStore>().Current;
         var renderer = Server.Server.Services.GetRequiredService<IgnitionRenderer>();
+        var i = 0;
         foreach (var machine in catalog.Profiles.Machines)
         {
             var mac = machine.Select.Macs[0].ToHexHyphen();
             // What /ignition did per request before configs were prepared.
             var material = await Cluster.MaterialForServingAsync(catalog, machine, Ct);
             var config = renderer.Render(catalog.Templates, catalog.Profiles, machine, catalog.Profiles.Cluster.ProvisionerUrl!, material);
-            foreach (var version in IgnitionSpec.Supported.Where(v => v >= IgnitionSpec.MinimumVersion(config)))
-            {
-                var response = await GetAsync($"/ignition?mac={mac}", accept: $"application/vnd.coreos.ignition+json;version={IgnitionSpec.Format(version)}, */*;q=0.1");
-                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-                Assert.Equal(IgnitionSpec.ContentType(version), response.Content.Headers.ContentType!.ToString().Replace(" ", ""));
-                Assert.Equal(IgnitionJson.SerializeToUtf8(config.WithVersion(version)), await response.Content.ReadAsByteArrayAsync(Ct));
-            }
-            var unspecified = await Client.GetByteArrayAsync($"/ignition?mac={mac}", Ct);
-            Assert.Equal(IgnitionJson.SerializeToUtf8(config.WithVersion(IgnitionSpec.Default)), unspecified);
+            // Each machine's config is released once: each machine is asked in another spec version it can be expressed in.
+            var fitting = IgnitionSpec.Supported.Where(v => v >= IgnitionSpec.MinimumVersion(config)).ToList();
+            var version = fitting[i++ % fitting.Count];
+            var served = await Server.RealConfigAsync($"mac={mac}", Ct, $"application/vnd.coreos.ignition+json;version={IgnitionSpec.Format(version)}, */*;q=0.1");
+            var key = IgnitionFiles.Decode(served)["/etc/provisioner/report-key"].Text.Trim();
+            var expected = IgnitionEndpoints.WithDeliveryFiles(config, key, "http://192.0.2.1:8080", machine.Name).WithVersion(version);
+            Assert.Equal(IgnitionJson.Serialize(expected), served);
         }
     }
 
     [Theory]
     [InlineData("/ignition?mac=" + Worker)]
     [InlineData("/ipxe?mac=" + Worker)]
-    public async Task The_etag_is_a_strong_content_hash_and_if_none_match_answers_304(string url)
+    public async Task Ticketed_scripts_and_pointers_are_never_cached(string url)
     {
         var response = await GetAsync(url);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var body = await response.Content.ReadAsByteArrayAsync(Ct);
-        var etag = response.Headers.ETag!;
-        Assert.False(etag.IsWeak);
-        Assert.Equal($"\"{Convert.ToHexStringLower(SHA256.HashData(body))}\"", etag.Tag);
-
-        var notModified = await GetAsync(url, etag.Tag);
-        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
-        Assert.Empty(await notModified.Content.ReadAsByteArrayAsync(Ct));
-        Assert.Equal(etag.Tag, notModified.Headers.ETag!.Tag);
-        Assert.Equal(HttpStatusCode.NotModified, (await GetAsync(url, $"\"other\", W/{etag.Tag}")).StatusCode);
-        Assert.Equal(HttpStatusCode.NotModified, (await GetAsync(url, "*")).StatusCode);
-
-        var other = await GetAsync(url, "\"0000\"");
-        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
-        Assert.Equal(body, await other.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Null(response.Headers.ETag);
+        Assert.True(response.Headers.CacheControl!.NoStore);
+        Assert.Equal(HttpStatusCode.OK, (await GetAsync(url, "*")).StatusCode);
     }
 
     [Fact]
-    public async Task Each_spec_version_has_its_own_etag()
+    public async Task The_pointer_and_the_real_config_are_served_in_the_negotiated_version()
     {
-        var v34 = await GetAsync($"/ignition?mac={Worker}", accept: "application/vnd.coreos.ignition+json;version=3.4.0");
-        var v35 = await GetAsync($"/ignition?mac={Worker}", accept: "application/vnd.coreos.ignition+json;version=3.5.0");
-        Assert.NotEqual(v34.Headers.ETag!.Tag, v35.Headers.ETag!.Tag);
-        var cross = await GetAsync($"/ignition?mac={Worker}", v34.Headers.ETag.Tag, "application/vnd.coreos.ignition+json;version=3.5.0");
-        Assert.Equal(HttpStatusCode.OK, cross.StatusCode);
-        Assert.Contains("\"version\":\"3.5.0\"", await cross.Content.ReadAsStringAsync(Ct));
+        const string v35 = "application/vnd.coreos.ignition+json;version=3.5.0";
+        var pointer = await Server.PointerAsync(await Server.IgnitionUrlAsync($"mac={Worker}", Ct), Ct, v35);
+        using var real = await SecureIgnition.FetchMergedAsync(pointer, Ct, v35);
+        Assert.Equal("3.5.0", pointer.Version);
+        Assert.Contains("\"version\":\"3.5.0\"", await real.Content.ReadAsStringAsync(Ct));
     }
 
     [Fact]
     public async Task A_template_edit_changes_the_prepared_config()
     {
         await PreparedAsync();
-        var before = await GetAsync($"/ignition?mac={Worker}");
-        Assert.DoesNotContain("edited worker-0", await before.Content.ReadAsStringAsync(Ct));
+        Assert.DoesNotContain("edited worker-0", await Server.RealConfigAsync($"mac={Worker}", Ct));
         Tree.WriteTemplate("worker/kubelet.service", "[Unit]\nDescription=edited {{ machine.name }}\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n");
         Assert.True(await Server.Server.Services.GetRequiredService<CatalogStore>().ReloadAsync(Ct));
         // At once after the reload, prepared or not.
-        var after = await GetAsync($"/ignition?mac={Worker}");
-        Assert.Contains("edited worker-0", await after.Content.ReadAsStringAsync(Ct));
-        Assert.NotEqual(before.Headers.ETag!.Tag, after.Headers.ETag!.Tag);
+        await Server.ReprovisionAsync("worker-0", Ct);
+        Assert.Contains("edited worker-0", await Server.RealConfigAsync($"mac={Worker}", Ct));
         await PreparedAsync();
-        Assert.Contains("edited worker-0", await Client.GetStringAsync($"/ignition?mac={Worker}", Ct));
+        await Server.ReprovisionAsync("worker-0", Ct);
+        Assert.Contains("edited worker-0", await Server.RealConfigAsync($"mac={Worker}", Ct));
     }
 
     [Fact]
@@ -147,26 +131,31 @@ public sealed partial class PreparedConfigTests : ServerTest
     {
         await PreparedAsync();
         var token = Cluster.Tokens.FindForMachine("worker-0")!;
-        var workerBefore = await Client.GetStringAsync($"/ignition?mac={Worker}", Ct);
-        var bootstrapBefore = await Client.GetStringAsync($"/ignition?mac={Bootstrap}", Ct);
+        var workerBefore = await Server.RealConfigAsync($"mac={Worker}", Ct);
+        var bootstrapBefore = await Server.RealConfigAsync($"mac={Bootstrap}", Ct);
         Assert.Contains(token.Id, IgnitionFiles.DecodeAll(workerBefore));
         Assert.Contains(token.Id, IgnitionFiles.DecodeAll(bootstrapBefore)); // its Secret is in the bootstrap machine's manifests
 
-        Assert.True(await Cluster.Tokens.RevokeAsync(token.Id, Ct));
+        // A reprovision revokes the machine's tokens (and lets it fetch again); the bootstrap machine is re-armed to look.
+        await Server.ReprovisionAsync("worker-0", Ct);
+        await Server.ReprovisionAsync("bootstrap-0", Ct);
+        Assert.Null(Cluster.Tokens.FindForMachine("worker-0"));
 
         // No waiting: a token change makes every prepared config stale at once.
-        var workerAfter = IgnitionFiles.DecodeAll(await Client.GetStringAsync($"/ignition?mac={Worker}", Ct));
+        var workerAfter = IgnitionFiles.DecodeAll(await Server.RealConfigAsync($"mac={Worker}", Ct));
         var minted = Cluster.Tokens.FindForMachine("worker-0")!;
         Assert.NotEqual(token.Id, minted.Id);
         Assert.DoesNotContain(token.Id, workerAfter);
         Assert.Contains(minted.Value, workerAfter);
-        var bootstrapAfter = IgnitionFiles.DecodeAll(await Client.GetStringAsync($"/ignition?mac={Bootstrap}", Ct));
+        var bootstrapAfter = IgnitionFiles.DecodeAll(await Server.RealConfigAsync($"mac={Bootstrap}", Ct));
         Assert.DoesNotContain(token.Id, bootstrapAfter);
         Assert.Contains(minted.Id, bootstrapAfter);
 
         // And once prepared again, the new token is what is prepared.
         await PreparedAsync();
-        Assert.Contains(minted.Value, IgnitionFiles.DecodeAll(await Client.GetStringAsync($"/ignition?mac={Worker}", Ct)));
+        var catalog = Server.Server.Services.GetRequiredService<CatalogStore>().Current;
+        var prepared = await Prepared.GetAsync(catalog, catalog.Profiles.FindMachine("worker-0")!, "http://192.0.2.1:8080", Ct);
+        Assert.Contains(minted.Value, IgnitionFiles.DecodeAll(IgnitionJson.Serialize(prepared.Config!.Config)));
     }
 
     [Fact]
@@ -179,26 +168,28 @@ public sealed partial class PreparedConfigTests : ServerTest
         await other.RevokeAsync(token.Id, Ct);
         var minted = await other.GetOrMintAsync("worker-0", Ct);
         await Cluster.Tokens.RefreshAsync(Ct); // what the store's file watch does
-        Assert.Contains(minted.Value, IgnitionFiles.DecodeAll(await Client.GetStringAsync($"/ignition?mac={Worker}", Ct)));
+        Assert.Contains(minted.Value, IgnitionFiles.DecodeAll(await Server.RealConfigAsync($"mac={Worker}", Ct)));
     }
 
     [Fact]
-    public async Task Repeat_deliveries_to_the_same_address_within_a_second_are_written_once()
+    public async Task The_delivery_is_on_disk_before_the_config_leaves_and_a_ticket_works_only_from_its_address()
     {
         var state = Server.Server.Services.GetRequiredService<MachineStateStore>();
-        for (var i = 0; i < 5; i++) await Client.GetByteArrayAsync($"/ignition?mac={Worker}", Ct);
-        Assert.Single(OnDisk(state).Deliveries);
+        var pointer = await Server.PointerAsync(await Server.IgnitionUrlAsync($"mac={Worker}", Ct), Ct);
 
-        await Task.Delay(RepeatDeliveries.Window + TimeSpan.FromMilliseconds(100), Ct);
-        await Client.GetByteArrayAsync($"/ignition?mac={Worker}", Ct);
-        Assert.Equal(2, OnDisk(state).Deliveries.Length);
+        // The ticket went to 127.0.0.1 (which asked /ipxe); 127.0.0.2 reaches the same server but is another address.
+        using var fromOther = ClientFrom(IPAddress.Parse("127.0.0.2"), pointer.CaPem);
+        using var stolen = await fromOther.GetAsync(pointer.MergeSource, Ct);
+        Assert.Equal(HttpStatusCode.Forbidden, stolen.StatusCode);
+        Assert.Contains("issued to 127.0.0.1", await stolen.Content.ReadAsStringAsync(Ct));
+        Assert.Empty(OnDisk(state).Deliveries);
 
-        // Another address is always written, however soon.
-        using var fromOther = ClientFrom(IPAddress.Parse("127.0.0.2"));
-        await fromOther.GetByteArrayAsync($"/ignition?mac={Worker}", Ct);
-        var deliveries = OnDisk(state).Deliveries;
-        Assert.Equal(3, deliveries.Length);
-        Assert.Equal("127.0.0.2", deliveries[^1].Address);
+        using var delivered = await SecureIgnition.FetchMergedAsync(pointer, Ct);
+        Assert.Equal(HttpStatusCode.OK, delivered.StatusCode);
+        var onDisk = OnDisk(state);
+        Assert.Equal("127.0.0.1", Assert.Single(onDisk.Deliveries).Address);
+        Assert.Equal("127.0.0.1", Assert.Single(onDisk.IssuedTickets).UsedBy);
+        Assert.NotNull(onDisk.ReportKeyHash);
     }
 
     private static MachineState OnDisk(MachineStateStore live)
@@ -207,81 +198,53 @@ public sealed partial class PreparedConfigTests : ServerTest
         return store.Get("worker-0")!;
     }
 
-    /// <summary>A client whose connections come from <paramref name="source"/> (any 127.0.0.0/8 address reaches the server).</summary>
-    private HttpClient ClientFrom(IPAddress source) => new(new SocketsHttpHandler
+    /// <summary>A TLS client trusting <paramref name="caPem"/> whose connections come from <paramref name="source"/> (any 127.0.0.0/8 address reaches the server).</summary>
+    private static HttpClient ClientFrom(IPAddress source, string caPem)
     {
-        ConnectCallback = async (context, ct) =>
+        var ca = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(caPem);
+        return new(new SocketsHttpHandler
         {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            socket.Bind(new IPEndPoint(source, 0));
-            await socket.ConnectAsync(context.DnsEndPoint, ct);
-            return new NetworkStream(socket, ownsSocket: true);
-        },
-    }) { BaseAddress = Server.BaseAddress };
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                socket.Bind(new IPEndPoint(source, 0));
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                {
+                    using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                    chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(ca);
+                    chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                    return certificate is System.Security.Cryptography.X509Certificates.X509Certificate2 c && chain.Build(c);
+                },
+            },
+        });
+    }
 
     [Fact]
     public async Task Ipxe_scripts_are_built_once_per_query()
     {
-        var first = await Client.GetByteArrayAsync($"/ipxe?mac={Worker}&arch=x86_64", Ct);
+        var first = WithoutTicket(await Client.GetStringAsync($"/ipxe?mac={Worker}&arch=x86_64", Ct));
         var builds = await IpxeRendersAsync();
-        Assert.Equal(first, await Client.GetByteArrayAsync($"/ipxe?mac={Worker}&arch=x86_64", Ct));
+        // Only the one-time ticket differs between two answers.
+        Assert.Equal(first, WithoutTicket(await Client.GetStringAsync($"/ipxe?mac={Worker}&arch=x86_64", Ct)));
         Assert.Equal(builds, await IpxeRendersAsync());
         // The script repeats the identity the machine sent, so another query is another script.
         var withSerial = Encoding.UTF8.GetString(await Client.GetByteArrayAsync($"/ipxe?mac={Worker}&serial=DEMO-W0", Ct));
         Assert.Contains("serial=DEMO-W0", withSerial);
     }
 
+    private static string WithoutTicket(string script) => Regex.Replace(script, "ticket=[A-Za-z0-9_-]+", "ticket=T");
+
     private async Task<double> IpxeRendersAsync()
     {
         var metrics = await Client.GetStringAsync("/metrics", Ct);
         var line = metrics.Split('\n').Single(l => l.StartsWith("provisioner_ipxe_renders_total ", StringComparison.Ordinal));
         return double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
-    }
-}
-
-public sealed class RepeatDeliveriesTests
-{
-    private static readonly DateTimeOffset Now = new(2026, 1, 1, 12, 0, 0, TimeSpan.Zero);
-
-    private static MachineState With(params Delivery[] deliveries) => MachineState.New("m") with { Deliveries = [.. deliveries] };
-
-    [Fact]
-    public void The_first_delivery_is_never_skipped()
-    {
-        Assert.False(RepeatDeliveries.AlreadyRecorded(null, DeliveryKinds.Ignition, "10.0.0.1", Now));
-        Assert.False(RepeatDeliveries.AlreadyRecorded(With(), DeliveryKinds.Ignition, "10.0.0.1", Now));
-    }
-
-    [Fact]
-    public void A_repeat_from_the_same_address_within_a_second_is_skipped()
-    {
-        var state = With(new Delivery(DeliveryKinds.Ignition, Now.AddMilliseconds(-900), "10.0.0.1"));
-        Assert.True(RepeatDeliveries.AlreadyRecorded(state, DeliveryKinds.Ignition, "10.0.0.1", Now));
-    }
-
-    [Fact]
-    public void Another_address_a_second_later_a_clock_that_went_back_or_no_address_is_recorded()
-    {
-        var state = With(new Delivery(DeliveryKinds.Ignition, Now.AddMilliseconds(-100), "10.0.0.1"));
-        Assert.False(RepeatDeliveries.AlreadyRecorded(state, DeliveryKinds.Ignition, "10.0.0.2", Now));
-        Assert.False(RepeatDeliveries.AlreadyRecorded(state, DeliveryKinds.Ignition, null, Now));
-        Assert.False(RepeatDeliveries.AlreadyRecorded(state, DeliveryKinds.Ignition, "10.0.0.1", Now.AddSeconds(1)));
-        Assert.False(RepeatDeliveries.AlreadyRecorded(state, DeliveryKinds.Ignition, "10.0.0.1", Now.AddSeconds(-1)));
-    }
-
-    [Fact]
-    public void The_first_delivery_after_a_reprovision_is_recorded()
-    {
-        var state = With(new Delivery(DeliveryKinds.Ignition, Now.AddMilliseconds(-300), "10.0.0.1")) with { ArmedAt = Now.AddMilliseconds(-100) };
-        Assert.False(RepeatDeliveries.AlreadyRecorded(state, DeliveryKinds.Ignition, "10.0.0.1", Now));
-    }
-
-    [Fact]
-    public void Only_the_newest_delivery_counts()
-    {
-        var state = With(new Delivery(DeliveryKinds.Ignition, Now.AddMilliseconds(-200), "10.0.0.1"),
-            new Delivery(DeliveryKinds.Ignition, Now.AddMilliseconds(-100), "10.0.0.2"));
-        Assert.False(RepeatDeliveries.AlreadyRecorded(state, DeliveryKinds.Ignition, "10.0.0.1", Now));
     }
 }
 
@@ -305,27 +268,42 @@ public sealed class PreparedConfigBaseUrlTests : IAsyncLifetime
         _tree.Dispose();
     }
 
-    private async Task<(string Bootkube, string? ETag)> BootkubeVia(string host)
+    /// <summary>The bootstrap machine's bootkube.sh as it gets it when it reaches us as <paramref name="host"/>: ipxe → pointer → TLS.</summary>
+    private async Task<(string Bootkube, Uri MergeSource)> BootkubeVia(string host)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/ignition?mac=52-54-00-00-10-01");
+        using var ipxe = new HttpRequestMessage(HttpMethod.Get, "/ipxe?mac=52-54-00-00-10-01");
+        ipxe.Headers.Host = host;
+        var script = await (await _server.Client.SendAsync(ipxe, Ct)).Content.ReadAsStringAsync(Ct);
+        var url = new Uri(Regex.Match(script, @"ignition\.config\.url=(\S+)").Groups[1].Value);
+        Assert.Equal(host, url.Authority);
+        using var request = new HttpRequestMessage(HttpMethod.Get, url.PathAndQuery);
         request.Headers.Host = host;
         var response = await _server.Client.SendAsync(request, Ct);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var files = IgnitionFiles.Decode(await response.Content.ReadAsStringAsync(Ct));
-        return (files["/usr/local/bin/bootkube.sh"].Text, response.Headers.ETag?.Tag);
+        using var doc = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct));
+        var ignition = doc.RootElement.GetProperty("ignition");
+        var source = new Uri(ignition.GetProperty("config").GetProperty("merge")[0].GetProperty("source").GetString()!);
+        var ca = Encoding.UTF8.GetString(Convert.FromBase64String(ignition.GetProperty("security").GetProperty("tls")
+            .GetProperty("certificateAuthorities")[0].GetProperty("source").GetString()!["data:;base64,".Length..]));
+        using var tls = SecureIgnition.PinnedClient(ca);
+        var real = await tls.GetStringAsync(source, Ct); // by the name in the URL: the serving certificate names localhost and 127.0.0.1
+        await SecureIgnition.ReprovisionAsync(_server, "bootstrap-0", Ct);
+        return (IgnitionFiles.Decode(real)["/usr/local/bin/bootkube.sh"].Text, source);
     }
 
     [Fact]
     public async Task Each_base_url_gets_its_own_config_every_time()
     {
         var port = _server.BaseAddress.Port;
-        for (var round = 0; round < 3; round++)
+        var tlsPort = _server.Server.TlsBaseAddress.Port;
+        for (var round = 0; round < 2; round++)
         {
-            var (viaIp, ipTag) = await BootkubeVia($"127.0.0.1:{port}");
-            var (viaName, nameTag) = await BootkubeVia($"localhost:{port}");
+            var (viaIp, ipSource) = await BootkubeVia($"127.0.0.1:{port}");
+            var (viaName, nameSource) = await BootkubeVia($"localhost:{port}");
             Assert.Contains($"http://127.0.0.1:{port}/api/v1/progress", viaIp);
             Assert.Contains($"http://localhost:{port}/api/v1/progress", viaName);
-            Assert.NotEqual(ipTag, nameTag);
+            Assert.Equal($"127.0.0.1:{tlsPort}", ipSource.Authority);
+            Assert.Equal($"localhost:{tlsPort}", nameSource.Authority);
             await Task.Delay(200, Ct); // let the background pass prepare both base URLs
         }
     }
