@@ -50,6 +50,10 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
         var issued = new BootTicket(MachineSecrets.Hash(ticket), now, now + lifetime, role.BindTicketToAddress ? clientAddress : null);
         await machineState.ChangeAsync(machine.Name, state =>
         {
+            // A machine never seen before is new to the profiles: armed now, as NewMachineArming would (it may not have
+            // run yet for a machine added a moment ago).
+            if (state.ArmedAt is null && state.JoinedAt is null && state.Deliveries.IsEmpty && state.IssuedTickets.IsEmpty)
+                state = state with { ArmedAt = now };
             var kept = state.IssuedTickets.Add(issued);
             if (kept.Length > MachineSecrets.MaxTickets) kept = kept.RemoveRange(0, kept.Length - MachineSecrets.MaxTickets);
             return state with { Tickets = kept };

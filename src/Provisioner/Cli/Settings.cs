@@ -13,7 +13,8 @@ namespace Provisioner.Cli;
 /// </summary>
 public sealed record SettingsLayer(string? Profiles = null, string? Templates = null, string? Assets = null,
     IReadOnlyList<string>? Listen = null, string? LogFormat = null, string? ClusterDir = null, string? Kubeconfig = null, string? Store = null, PxeSettingsLayer? Pxe = null,
-    string? NoApprover = null, string? DenyForged = null, string? BaseUrl = null)
+    string? NoApprover = null, string? DenyForged = null, string? BaseUrl = null,
+    IReadOnlyList<string>? ListenTls = null, string? TlsCert = null, string? TlsKey = null)
 {
     internal Dictionary<string, string?> ToData()
     {

@@ -102,12 +102,11 @@ internal sealed class ApproverHarness : IAsyncDisposable
     public Kubernetes ClientFor(string token) =>
         new(new KubernetesClientConfiguration { Host = Fake.BaseAddress.GetLeftPart(UriPartial.Authority), AccessToken = token });
 
-    /// <summary>The machine fetches its Ignition config from the real server, which stamps LastIgnitionFetch.</summary>
-    public async Task FetchIgnitionAsync(string machine)
-    {
-        using var response = await Server.Client.GetAsync($"/ignition?mac={Macs[machine]}", Ct);
-        response.EnsureSuccessStatusCode();
-    }
+    /// <summary>
+    /// The machine fetches its real Ignition config from the real server as a machine does (ipxe → pointer → TLS),
+    /// which records the delivery; returns the config.
+    /// </summary>
+    public Task<string> FetchIgnitionAsync(string machine) => Server.RealConfigAsync($"mac={Macs[machine]}", Ct);
 
     /// <summary>A node user as the API server would authenticate a kubelet holding its client certificate.</summary>
     public string NodeToken(string node)

@@ -21,6 +21,9 @@ public sealed class SettingsTableTests : IDisposable
     [InlineData("clusterDir", "--cluster-dir", "PROVISIONER_CLUSTER_DIR")]
     [InlineData("store", "--store", "PROVISIONER_STORE")]
     [InlineData("listen", "--listen", "PROVISIONER_LISTEN")]
+    [InlineData("listenTls", "--listen-tls", "PROVISIONER_LISTEN_TLS")]
+    [InlineData("tlsCert", "--tls-cert", "PROVISIONER_TLS_CERT")]
+    [InlineData("tlsKey", "--tls-key", "PROVISIONER_TLS_KEY")]
     [InlineData("logFormat", "--log-format", "PROVISIONER_LOG_FORMAT")]
     [InlineData("kubeconfig", "--kubeconfig", "PROVISIONER_KUBECONFIG")]
     [InlineData("noApprover", "--no-approver", "PROVISIONER_NO_APPROVER")]
@@ -42,7 +45,7 @@ public sealed class SettingsTableTests : IDisposable
 
     [Fact]
     public void The_table_has_exactly_the_known_settings() =>
-        Assert.Equal(17, SettingsTable.All.Length);
+        Assert.Equal(20, SettingsTable.All.Length);
 
     [Fact]
     public void Every_setting_round_trips_through_the_typed_layer()

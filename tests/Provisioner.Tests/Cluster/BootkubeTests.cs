@@ -35,7 +35,9 @@ public sealed class BootkubeTests : IAsyncLifetime
     /// <summary>Writes the served bootstrap Ignition's /opt/provisioner tree and bootkube.sh below <see cref="Work"/>.</summary>
     private async Task<string> UnpackBootstrapAsync(string mac = "52:54:00:00:10:01")
     {
-        var files = IgnitionFiles.Decode(await _server.Client.GetStringAsync($"/ignition?mac={mac}", Ct));
+        var files = IgnitionFiles.Decode(await _server.RealConfigAsync($"mac={mac}", Ct));
+        Directory.CreateDirectory(Work);
+        await File.WriteAllTextAsync(Path.Combine(Work, "report-key"), files["/etc/provisioner/report-key"].Text, Ct);
         foreach (var file in files.Values.Where(f => f.Path.StartsWith("/opt/provisioner/", StringComparison.Ordinal)))
         {
             var target = Path.Combine(Work, "assets", file.Path["/opt/provisioner/".Length..]);
@@ -55,6 +57,7 @@ public sealed class BootkubeTests : IAsyncLifetime
         psi.Environment["BOOTKUBE_STATE_DIR"] = State;
         psi.Environment["BOOTKUBE_STATIC_POD_DIR"] = StaticPods;
         psi.Environment["BOOTKUBE_RETRY_DELAY"] = "0";
+        psi.Environment["BOOTKUBE_REPORT_KEY_FILE"] = Path.Combine(Work, "report-key");
         if (failAt is not null) psi.Environment["BOOTKUBE_DRY_RUN_FAIL_AT"] = failAt;
         using var process = Process.Start(psi)!;
         var stderr = process.StandardError.ReadToEndAsync(Ct);

@@ -33,11 +33,7 @@ public sealed partial class KeyDistributionTests : IAsyncLifetime
 
     private async Task<string> IgnitionAsync(string mac)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"/ignition?mac={mac}");
-        request.Headers.Accept.ParseAdd("application/vnd.coreos.ignition+json;version=3.4.0");
-        using var response = await _server.Client.SendAsync(request, Ct);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return await response.Content.ReadAsStringAsync(Ct);
+        return await _server.RealConfigAsync($"mac={mac}", Ct, "application/vnd.coreos.ignition+json;version=3.4.0");
     }
 
     /// <summary>Names (below tls/) of every private key found anywhere in the config.</summary>

@@ -100,6 +100,40 @@ public static partial class SecureIgnition
         Assert.True(response.IsSuccessStatusCode, $"reprovision {machine}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
     }
 
+    /// <summary>The real config for the Ignition URL of an iPXE script the test fetched itself (no further /ipxe request).</summary>
+    public static async Task<string> RealConfigFromScriptAsync(this RunningServer server, string ipxeScript, CancellationToken ct)
+    {
+        var match = IgnitionUrl().Match(ipxeScript);
+        Assert.True(match.Success, "the iPXE script has no ignition.config.url:\n" + ipxeScript);
+        var pointer = await server.PointerAsync(new Uri(match.Groups[1].Value), ct);
+        using var response = await FetchMergedAsync(pointer, ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"real config: {(int)response.StatusCode} {body}");
+        return body;
+    }
+
+    /// <summary>The report key a real config carries (what the machine's units send as their bearer token).</summary>
+    public static string ReportKeyIn(string realConfig)
+    {
+        using var doc = JsonDocument.Parse(realConfig);
+        var file = doc.RootElement.GetProperty("storage").GetProperty("files").EnumerateArray()
+            .Single(f => f.GetProperty("path").GetString() == "/etc/provisioner/report-key");
+        var source = file.GetProperty("contents").GetProperty("source").GetString()!;
+        return Encoding.UTF8.GetString(Provisioner.Ignition.DataUrl.Decode(new Provisioner.Ignition.Resource { Source = source })).Trim();
+    }
+
+    /// <summary>Posts a progress report for <paramref name="machine"/> with its report key, as its units do.</summary>
+    public static async Task ReportAsync(this RunningServer server, string machine, string reportKey, string stage, string detail, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/progress")
+        {
+            Content = new StringContent(JsonSerializer.Serialize(new { machine, stage, detail }), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", reportKey);
+        using var response = await server.Client.SendAsync(request, ct);
+        Assert.True(response.StatusCode == HttpStatusCode.NoContent, $"progress {machine} {stage}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+    }
+
     [GeneratedRegex(@"ignition\.config\.url=(\S+)")]
     private static partial Regex IgnitionUrl();
 }

@@ -32,13 +32,6 @@ public sealed class ConsoleBrowserTests
         return new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
     }
 
-    private static async Task ReportAsync(HttpClient client, string machine, string stage, string detail)
-    {
-        using var response = await client.PostAsync("/api/v1/progress",
-            new StringContent(JsonSerializer.Serialize(new { machine, stage, detail }), Encoding.UTF8, "application/json"), Ct);
-        response.EnsureSuccessStatusCode();
-    }
-
     [Fact]
     public async Task The_board_follows_a_bring_up_live_in_a_real_browser()
     {
@@ -66,18 +59,17 @@ public sealed class ConsoleBrowserTests
         // Anything set on the page survives only if it is never reloaded: the changes below must arrive live.
         driver.ExecuteScript("window.__sameDocument = true;");
 
-        (await server.Client.GetAsync("/ipxe?mac=52-54-00-00-30-01", Ct)).EnsureSuccessStatusCode();
+        var workerScript = await server.Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-01", Ct);
         wait.Until(_ => Row("worker-0").GetDomAttribute("data-state") == "ipxe");
-        (await server.Client.GetAsync("/ignition?mac=52-54-00-00-30-01", Ct)).EnsureSuccessStatusCode();
+        await server.RealConfigFromScriptAsync(workerScript, Ct);
         wait.Until(_ => Row("worker-0").GetDomAttribute("data-state") == "ignition" && Row("worker-0").GetDomAttribute("data-phase") == "provisioning");
         Assert.Equal(["ipxe", "ignition"], Stages("#machines tr[data-machine='worker-0'] .step:not(.todo)"));
 
         // The bootstrap machine's bootkube stages from its reports, and where the time went.
-        (await server.Client.GetAsync("/ipxe?mac=52-54-00-00-10-01", Ct)).EnsureSuccessStatusCode();
-        (await server.Client.GetAsync("/ignition?mac=52-54-00-00-10-01", Ct)).EnsureSuccessStatusCode();
+        var key = SecureIgnition.ReportKeyIn(await server.RealConfigFromScriptAsync(await server.Client.GetStringAsync("/ipxe?mac=52-54-00-00-10-01", Ct), Ct));
         foreach (var stage in new[] { "copy-static-pods", "wait-etcd", "wait-api" })
-            await ReportAsync(server.Client, "bootstrap-0", "bootkube." + stage, "done");
-        await ReportAsync(server.Client, "bootstrap-0", "bootkube.apply-manifests", "started");
+            await server.ReportAsync("bootstrap-0", key, "bootkube." + stage, "done", Ct);
+        await server.ReportAsync("bootstrap-0", key, "bootkube.apply-manifests", "started", Ct);
         wait.Until(_ => Row("bootstrap-0").GetDomAttribute("data-state") == "bootkube.apply-manifests");
         Assert.Contains("bootkube.wait-api", Stages("#machines tr[data-machine='bootstrap-0'] .step:not(.todo)"));
         wait.Until(d => d.FindElements(By.CssSelector("#durations rect.bar[data-stage='bootkube.wait-api']")).Count == 1);

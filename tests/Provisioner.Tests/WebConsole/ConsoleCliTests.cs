@@ -21,13 +21,6 @@ public sealed partial class ConsoleCliTests
 
     private static string Url(RunningServer server) => server.BaseAddress.ToString().TrimEnd('/');
 
-    private static async Task ReportAsync(HttpClient client, string machine, string stage, string detail)
-    {
-        using var response = await client.PostAsync("/api/v1/progress",
-            new StringContent(JsonSerializer.Serialize(new { machine, stage, detail }), Encoding.UTF8, "application/json"), Ct);
-        response.EnsureSuccessStatusCode();
-    }
-
     [GeneratedRegex(@"last seen \S+ ago")]
     private static partial Regex LastSeen();
     [GeneratedRegex(@"(?<![\w:])\d\d:\d\d:\d\d(?![\w:])")]
@@ -50,8 +43,8 @@ public sealed partial class ConsoleCliTests
         await using var server = await RunningServer.StartAsync(tree);
         (await server.Client.GetAsync("/ipxe?mac=52-54-00-00-30-01", Ct)).EnsureSuccessStatusCode();
         (await server.Client.GetAsync("/ipxe?mac=52-54-00-00-99-01", Ct)).EnsureSuccessStatusCode();
-        (await server.Client.GetAsync("/ignition?mac=52-54-00-00-10-01", Ct)).EnsureSuccessStatusCode();
-        await ReportAsync(server.Client, "bootstrap-0", "bootkube.copy-static-pods", "done");
+        var bootstrap = await server.RealConfigAsync("mac=52-54-00-00-10-01", Ct);
+        await server.ReportAsync("bootstrap-0", SecureIgnition.ReportKeyIn(bootstrap), "bootkube.copy-static-pods", "done", Ct);
 
         var (exit, output, errors) = await RunAsync("status", "--server", Url(server));
         Assert.True(exit == 0, errors);
@@ -70,7 +63,7 @@ public sealed partial class ConsoleCliTests
     {
         using var tree = new ProfileTree();
         await using var server = await RunningServer.StartAsync(tree);
-        (await server.Client.GetAsync("/ignition?mac=52-54-00-00-30-01", Ct)).EnsureSuccessStatusCode();
+        await server.RealConfigFromScriptAsync(await server.Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-01", Ct), Ct);
 
         var (exit, list, _) = await RunAsync("machines", "list", "--server", Url(server));
         Assert.Equal(0, exit);
@@ -95,11 +88,12 @@ public sealed partial class ConsoleCliTests
         var waiting = RunAsync("wait-for", "cluster-ready", "--timeout", "60s", "--server", Url(h.Server));
 
         // The scripted bring-up: every machine fetches its Ignition, bootkube runs to the end, the nodes register.
-        foreach (var machine in new[] { "bootstrap-0", "cp-0", "worker-0" }) await h.FetchIgnitionAsync(machine);
+        var key = SecureIgnition.ReportKeyIn(await h.FetchIgnitionAsync("bootstrap-0"));
+        foreach (var machine in new[] { "cp-0", "worker-0" }) await h.FetchIgnitionAsync(machine);
         foreach (var stage in new[] { "wait-etcd", "wait-api", "apply-manifests", "complete" })
         {
-            await ReportAsync(h.Server.Client, "bootstrap-0", "bootkube." + stage, "started");
-            await ReportAsync(h.Server.Client, "bootstrap-0", "bootkube." + stage, "done");
+            await h.Server.ReportAsync("bootstrap-0", key, "bootkube." + stage, "started", Ct);
+            await h.Server.ReportAsync("bootstrap-0", key, "bootkube." + stage, "done", Ct);
         }
         Assert.False(waiting.IsCompleted, "wait-for returned before the nodes registered");
         await h.RegisterNodeAsync("cp-0", "192.0.2.21");
@@ -116,7 +110,7 @@ public sealed partial class ConsoleCliTests
     {
         using var tree = new ProfileTree();
         await using var server = await RunningServer.StartAsync(tree);
-        (await server.Client.GetAsync("/ignition?mac=52-54-00-00-30-01", Ct)).EnsureSuccessStatusCode();
+        await server.RealConfigFromScriptAsync(await server.Client.GetStringAsync("/ipxe?mac=52-54-00-00-30-01", Ct), Ct);
 
         var (exit, _, errors) = await RunAsync("wait-for", "cluster-ready", "--timeout", "2s", "--server", Url(server));
 

@@ -68,13 +68,12 @@ public sealed class ConsoleEventsTests : IAsyncLifetime
         // Large snapshots (1 KiB details in every history entry), one per step: far more than the stalled
         // client's window and the server's buffers for it hold, so its writer blocks while the reader must not.
         var detail = new string('x', 1000);
+        var key = SecureIgnition.ReportKeyIn(await _server.RealConfigAsync("mac=52-54-00-00-10-01", Ct));
         var slowest = TimeSpan.Zero;
         for (var i = 0; i < 40; i++)
         {
             var started = Stopwatch.GetTimestamp();
-            using var post = await _server.Client.PostAsync("/api/v1/progress",
-                new StringContent(JsonSerializer.Serialize(new { machine = "bootstrap-0", stage = $"step-{i}", detail }), Encoding.UTF8, "application/json"), Ct);
-            post.EnsureSuccessStatusCode();
+            await _server.ReportAsync("bootstrap-0", key, $"step-{i}", detail, Ct);
             await reader.SnapshotWhereAsync(s => SseClient.Machine(s, "bootstrap-0").GetProperty("state").GetString() == $"step-{i}", TimeSpan.FromSeconds(5), Ct);
             var took = Stopwatch.GetElapsedTime(started);
             if (took > slowest) slowest = took;
