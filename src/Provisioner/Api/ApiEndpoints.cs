@@ -6,10 +6,11 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Provisioner.Boot;
 using Provisioner.Catalog;
-using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
+using Provisioner.Primitives;
+using Provisioner.Approval;
 
 namespace Provisioner.Api;
 
@@ -30,7 +31,7 @@ public static partial class ApiEndpoints
     {
         app.MapGet("/healthz", () => Results.Text("ok\n"));
 
-        app.MapGet("/readyz", (CatalogStore catalog, Approval.ApproverStatus approver) =>
+        app.MapGet("/readyz", (CatalogStore catalog, ApproverStatus approver) =>
         {
             var snapshot = catalog.Current;
             return Results.Json(new
@@ -56,6 +57,9 @@ public static partial class ApiEndpoints
 
         app.MapGet("/api/v1/machines", (CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
             Results.Json(new { machines = MachineViews(catalog.Current.Profiles, registry, machineState) }, Json)).RequireOperator();
+
+        // State (disabled, waiting-for-api, standby, leader), leader, last decisions with reasons.
+        app.MapGet("/api/v1/approver", (ApproverStatus status) => Results.Json(status.View(), Json)).RequireOperator();
 
         app.MapPost("/api/v1/progress", async (HttpContext context, CatalogStore catalog, MachineRegistry registry, MachineStateStore machineState) =>
         {

@@ -5,8 +5,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Provisioner.Hosting;
 using Provisioner.Pki;
+using Provisioner.Primitives;
 
 namespace Provisioner.Api;
 

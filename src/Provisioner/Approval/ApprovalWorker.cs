@@ -6,9 +6,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Provisioner.Catalog;
-using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Tokens;
+using Provisioner.Primitives;
 
 namespace Provisioner.Approval;
 
@@ -22,20 +22,20 @@ namespace Provisioner.Approval;
 /// <c>/readyz</c> and starts the next term after a capped exponential backoff (<see cref="Backoff"/>).
 /// </summary>
 public sealed class ApprovalWorker(
-    ServerOptions serverOptions,
+    ClusterDirectoryPath clusterDirectory,
     ApproverOptions options,
     ApproverStatus status,
     ApprovalMetrics metrics,
     CatalogStore catalog,
     MachineStateStore machineState,
-    Cluster.ClusterAssetService clusterAssets,
+    ClusterAssetService clusterAssets,
     TimeProvider time,
     ILogger<ApprovalWorker> logger) : BackgroundService
 {
     /// <summary>While a failure repeats, it is logged at its first attempt and then at most this often.</summary>
     private static readonly TimeSpan RepeatedFailureLogInterval = TimeSpan.FromMinutes(1);
 
-    private readonly ApproverOptions _options = options.ForCluster(serverOptions.ResolvedClusterDirectory);
+    private readonly ApproverOptions _options = options.ForCluster(clusterDirectory.FullPath);
     private string Identity => _options.Identity!;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -132,7 +132,7 @@ public sealed class ApprovalWorker(
         var logged = false;
         while (true)
         {
-            var (kubeconfig, whyNot) = _options.ResolveKubeconfig(serverOptions.ResolvedClusterDirectory);
+            var (kubeconfig, whyNot) = _options.ResolveKubeconfig(clusterDirectory.FullPath);
             if (kubeconfig is not null) return kubeconfig;
             var waiting = _options.Enabled && _options.Kubeconfig is null;
             status.Set(ApproverStates.Disabled, waiting ? $"{whyNot} (looking again every {_options.KubeconfigPollInterval.TotalSeconds:0.#} s)" : whyNot);

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Provisioner.Catalog;
-using Provisioner.Ignition;
 using Provisioner.Observability;
 using Provisioner.Profiles;
 using Provisioner.Release;

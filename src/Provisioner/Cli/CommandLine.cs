@@ -6,6 +6,7 @@ using Provisioner.Hosting;
 using Provisioner.Ignition;
 using Provisioner.Profiles;
 using Provisioner.Rendering;
+using Provisioner.Primitives;
 
 namespace Provisioner.Cli;
 
@@ -34,7 +35,7 @@ public static class CommandLine
         serve.SetAction((r, ct) => Run(stderr, async () =>
         {
             var settings = Resolve(r);
-            var options = Approval.ApproverCommandLine.Apply(settings.Server, settings.ApproverEnabled, settings.DenyForged);
+            var options = ApproverCommandLine.Apply(settings.Server, settings.ApproverEnabled, settings.DenyForged);
             await using var server = ProvisionerServer.Build(options);
             await server.RunAsync(ct);
             return 0;
@@ -75,7 +76,7 @@ public static class CommandLine
                 // Release artifacts resolve against the store serve would use, so this prints what the machine would get.
                 var content = new Release.ContentStore(Release.ReleaseStoreLocation.Resolve(options.StoreDirectory, options.ProfilesDirectory));
                 stdout.Write(IpxeScripts.ForMachine(url.GetLeftPart(UriPartial.Authority), snapshot.Profiles, m, identity,
-                    Release.BootArtifacts.Resolver(snapshot.Profiles, content, Release.Architectures.Default)));
+                    Release.BootArtifacts.Resolver(snapshot.Profiles, content, Architectures.Default)));
             });
         }));
 
@@ -133,7 +134,7 @@ public static class CommandLine
             return 1;
         }
         catch (Exception e) when (e is SettingsException or DirectoryNotFoundException or IOException
-                                   or Provisioner.Cluster.ClusterRenderException or Provisioner.Pki.PkiException or Rendering.TemplateException)
+                                   or ClusterRenderException or Provisioner.Pki.PkiException or Rendering.TemplateException)
         {
             // A settings failure may list several bad values, one per line: each gets its own "error:".
             foreach (var line in e.Message.Split('\n')) await stderr.WriteLineAsync("error: " + line);

@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Provisioner.WebConsole;
+using Provisioner.Primitives;
 
 namespace Provisioner.Cli;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Provisioner.Profiles;
 using Provisioner.Release;
+using Provisioner.Primitives;
 
 namespace Provisioner.Cli;
 

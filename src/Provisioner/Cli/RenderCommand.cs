@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Provisioner.Cluster;
 using Provisioner.Hosting;
 using Provisioner.Rendering;
 using Provisioner.Tokens;

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Provisioner.Hosting;
 using Provisioner.Pxe;
+using Provisioner.Primitives;
 
 namespace Provisioner.Cli;
 
@@ -72,6 +73,16 @@ public static class Settings
 
     public static SettingsLayer FromEnvironment(Func<string, string?> env) =>
         SettingsLayer.FromData(new ConfigurationBuilder().Add(new SettingsSources.EnvironmentSettingsSource(env)).Build());
+
+    /// <summary>The PXE settings given in <c>PROVISIONER_*</c> variables alone.</summary>
+    public static PxeSettingsLayer PxeFromEnvironment(Func<string, string?> env) => FromEnvironment(env).Pxe ?? new PxeSettingsLayer();
+
+    /// <summary>
+    /// Resolves PXE layers (highest precedence first) into options; null when neither TFTP nor ProxyDHCP is on.
+    /// Only syntax is checked here; what depends on the host (interfaces, files) is checked when the server starts.
+    /// </summary>
+    public static PxeOptions? ResolvePxe(IEnumerable<PxeSettingsLayer?> layersByPrecedence) =>
+        Resolve([.. layersByPrecedence.Select(l => new SettingsLayer(Pxe: l))]).Pxe;
 
     /// <summary>Reads provisioner.yaml; a missing default file is fine, a missing explicit one is an error.</summary>
     public static SettingsLayer FromFile(string? path, bool explicitlyGiven)
@@ -209,4 +220,3 @@ internal static class TemplateLocation
     }
 }
 
-public sealed class SettingsException(string message) : Exception(message);

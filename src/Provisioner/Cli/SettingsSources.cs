@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Configuration;
 using YamlDotNet.RepresentationModel;
+using Provisioner.Primitives;
 
 namespace Provisioner.Cli;
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Threading.Channels;
 using Provisioner.WebConsole;
+using Provisioner.Primitives;
 
 namespace Provisioner.Cli;
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Text;
 using Provisioner.Pki;
 using Provisioner.Tokens;
+using Provisioner.Primitives;
 
 namespace Provisioner.Cluster;
 

@@ -1,6 +1,7 @@
 using k8s.Models;
 using Provisioner.Pki;
 using Provisioner.Tokens;
+using Provisioner.Profiles;
 
 namespace Provisioner.Cluster;
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Net;
 using Provisioner.Pki;
 using Provisioner.Profiles;
+using Provisioner.Primitives;
 
 namespace Provisioner.Cluster;
 
@@ -87,6 +88,3 @@ public sealed record ClusterTopology(
     private static string UrlHost(string host) =>
         IPAddress.TryParse(host, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]" : host;
 }
-
-/// <summary>The cluster cannot be rendered from these profiles or files; the message says what to fix.</summary>
-public sealed class ClusterRenderException(string message, Exception? inner = null) : Exception(message, inner);

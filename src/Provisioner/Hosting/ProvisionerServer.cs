@@ -13,13 +13,13 @@ using Provisioner.Approval;
 using Provisioner.Assets;
 using Provisioner.Boot;
 using Provisioner.Catalog;
-using Provisioner.Cluster;
-using Provisioner.Ignition;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Profiles;
 using Provisioner.Release;
+using Provisioner.Primitives;
 using Provisioner.Pxe;
+using Provisioner.Registry;
 using Provisioner.Rendering;
 using Provisioner.WebConsole;
 using Serilog;
@@ -109,6 +109,8 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(renderer);
         builder.Services.AddSingleton(options);
+        var clusterDirectory = new ClusterDirectoryPath(options.ResolvedClusterDirectory);
+        builder.Services.AddSingleton(clusterDirectory);
         builder.Services.AddSingleton<ProvisionerMetrics>();
         builder.Services.AddSingleton<MachineRegistry>();
         builder.Services.AddSingleton(new AssetsOptions(options.AssetsDirectory));
@@ -127,8 +129,8 @@ public sealed class ProvisionerServer : IAsyncDisposable
         builder.Services.AddSingleton<PreparedIgnition>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PreparedIgnition>());
         builder.Services.AddSingleton<PreparedIpxe>();
-        builder.Services.AddApprover(options);
-        builder.Services.AddReleaseMirror(options);
+        builder.Services.AddApprover(options.Approver, clusterDirectory);
+        builder.Services.AddReleaseMirror(ReleaseStoreLocation.Resolve(options.StoreDirectory, options.ProfilesDirectory));
         builder.Services.AddPxe(options.Pxe);
         builder.Services.AddConsole(options.Console);
 
@@ -139,12 +141,12 @@ public sealed class ProvisionerServer : IAsyncDisposable
         app.MapIgnitionEndpoints();
         app.MapApiEndpoints();
         app.MapReprovision();
-        app.MapApproverEndpoints();
         var catalog = app.Services.GetRequiredService<CatalogStore>();
         var registry = app.Services.GetRequiredService<MachineRegistry>();
         app.MapAssets(app.Services.GetRequiredService<AssetFileServer>(),
             (context, path) => BootAssetTracking.Record(context, path, catalog, registry));
         app.MapReleaseMirror();
+        app.MapRegistry(app.Services.GetRequiredService<ImageRepositories>(), app.Services.GetRequiredService<AssetFileServer>());
         app.MapPxe();
         app.MapConsole();
         // Said once at start: with the shipped fallback, edits to some other ignition-templates/ would not show.

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Provisioner.Pki;
+using Provisioner.Primitives;
 
 namespace Provisioner.Inventory;
 

@@ -91,7 +91,7 @@ public static partial class ProfileLoader
     private sealed class Builder(List<ProfileDiagnostic> diagnostics, string templatesDirectory)
     {
         private (ClusterSpec Spec, YamlNode Node, string File)? _cluster;
-        private (Release.ReleaseSpec? Spec, YamlNodeReader Reader)? _release;
+        private (ReleaseSpec? Spec, YamlNodeReader Reader)? _release;
         private readonly Dictionary<string, (RoleSpec Spec, YamlNode Node, string File)> _roles = new(StringComparer.Ordinal);
         private readonly List<(MachineSpec Spec, YamlNodeReader Reader)> _machines = [];
 
@@ -109,7 +109,7 @@ public static partial class ProfileLoader
             if (doc.Mapping("release") is { } release)
             {
                 if (_release is { } first) release.Error($"a second 'release' section; the first is at {first.Reader.Location}");
-                else _release = (Release.ReleaseSection.Read(release), release);
+                else _release = (ReleaseSection.Read(release), release);
             }
             if (doc.Mapping("roles") is { } roles)
                 foreach (var (k, v) in roles.Node.Children)
@@ -136,7 +136,7 @@ public static partial class ProfileLoader
                 r.Error(r.Raw("kubernetesVersion")!, r.FieldPath("kubernetesVersion"), $"'{version}' is not a Kubernetes version like v1.31.2");
             // What the kubelet accepts and which etcd/CoreDNS/pause go with it differ per minor: refuse one Provisioner
             // has no record of rather than render another minor's settings (issue 11).
-            else if (version is not null && Provisioner.Cluster.KubernetesReleases.Problem(version) is { } unsupported)
+            else if (version is not null && KubernetesReleases.Problem(version) is { } unsupported)
                 r.Error(r.Raw("kubernetesVersion")!, r.FieldPath("kubernetesVersion"), unsupported);
             var podCidr = r.Parsed<IPNetwork>("podCidr", TryParseCidr, "a CIDR like 10.244.0.0/16", required: true);
             var serviceCidr = r.Parsed<IPNetwork>("serviceCidr", TryParseCidr, "a CIDR like 10.96.0.0/12", required: true);
@@ -186,11 +186,11 @@ public static partial class ProfileLoader
             {
                 var component = (k as YamlScalarNode)?.Value ?? "";
                 var path = images.FieldPath(component);
-                if (!Provisioner.Cluster.ClusterImages.Components.Contains(component))
-                    images.Error(k, path, $"unknown component '{component}' (known: {string.Join(", ", Provisioner.Cluster.ClusterImages.Components)})");
+                if (!ClusterImages.Components.Contains(component))
+                    images.Error(k, path, $"unknown component '{component}' (known: {string.Join(", ", ClusterImages.Components)})");
                 else if (v is not YamlScalarNode { Value: { Length: > 0 } reference })
                     images.Error(v, path, "expected an image reference");
-                else if (Provisioner.Cluster.ClusterImages.Problem(reference) is { } problem)
+                else if (ClusterImages.Problem(reference) is { } problem)
                     images.Error(v, path, problem);
                 else
                     result = result.SetItem(component, reference);
@@ -450,9 +450,9 @@ public static partial class ProfileLoader
             // The release must name every image this topology runs: the always-needed ones are checked with the
             // section itself; the pod network's depend on cluster.network.
             if (_release is ({ } release, var releaseReader) && releaseReader.Mapping("images") is { } releaseImages)
-                foreach (var missing in Provisioner.Cluster.ClusterImages.Needed(cluster)
-                             .Except(Release.ReleaseSpec.RequiredComponents).Where(c => release.Images.All(i => i.Component != c)))
-                    releaseImages.Error($"the '{missing}' image is missing (cluster.network is {cluster.Network}, so the release names {string.Join(", ", Provisioner.Cluster.ClusterImages.Needed(cluster))})");
+                foreach (var missing in ClusterImages.Needed(cluster)
+                             .Except(ReleaseSpec.RequiredComponents).Where(c => release.Images.All(i => i.Component != c)))
+                    releaseImages.Error($"the '{missing}' image is missing (cluster.network is {cluster.Network}, so the release names {string.Join(", ", ClusterImages.Needed(cluster))})");
             if (diagnostics.Count > 0) return null;
             return new ProfileSet(cluster,
                 _roles.ToImmutableDictionary(kv => kv.Key, kv => kv.Value.Spec, StringComparer.Ordinal),

@@ -11,7 +11,7 @@ public sealed record ProfileSet(
     string Directory)
 {
     /// <summary>The optional <c>release:</c> section (images and boot artifacts the release mirror serves).</summary>
-    public Release.ReleaseSpec? Release { get; init; }
+    public ReleaseSpec? Release { get; init; }
 
     public MachineSpec? FindMachine(string name) =>
         Machines.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
@@ -33,7 +33,7 @@ public sealed record ClusterSpec(
     /// <summary>The cluster's DNS suffix for machines: <c>name.baseDomain</c>.</summary>
     public string Domain => $"{Name}.{BaseDomain}";
 
-    /// <summary>Image overrides by component (<c>images:</c>); see <see cref="Provisioner.Cluster.ClusterImages"/>.</summary>
+    /// <summary>Image overrides by component (<c>images:</c>); see <see cref="ClusterImages"/>.</summary>
     public ImmutableDictionary<string, string> Images { get; init; } = ImmutableDictionary<string, string>.Empty;
 
     /// <summary>The pod network Provisioner renders (<c>network:</c>): <see cref="NetworkFlannel"/> (default) or <see cref="NetworkNone"/>.</summary>

@@ -8,9 +8,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Provisioner.Assets;
 using Provisioner.Catalog;
-using Provisioner.Cli;
 using Provisioner.Pxe.Dhcp;
 using Provisioner.Pxe.Tftp;
+using Provisioner.Primitives;
 
 namespace Provisioner.Pxe;
 

@@ -2,7 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Provisioner.Assets;
-using Provisioner.Hosting;
+using Provisioner.Primitives;
 
 namespace Provisioner.Pxe;
 

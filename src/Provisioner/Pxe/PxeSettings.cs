@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Net;
-using Provisioner.Cli;
+using Provisioner.Primitives;
 
 namespace Provisioner.Pxe;
 
@@ -13,19 +13,10 @@ public sealed record PxeSettingsLayer(string? Tftp = null, string? ProxyDhcp = n
 
 /// <summary>
 /// Checking the PXE settings. Their spellings (flags, PROVISIONER_* variables, provisioner.yaml keys) are declared
-/// once in <see cref="ProvisionerSettings"/> like every other setting; what a valid value is stays here.
+/// once in the command line's settings table (Cli/SettingsTable.cs) like every other setting; what a valid value is stays here.
 /// </summary>
 public static class PxeSettings
 {
-    public static PxeSettingsLayer FromEnvironment(Func<string, string?> env) => Settings.FromEnvironment(env).Pxe ?? new PxeSettingsLayer();
-
-    /// <summary>
-    /// Resolves the layers (highest precedence first) into options; null when neither TFTP nor ProxyDHCP is on.
-    /// Only syntax is checked here; what depends on the host (interfaces, files) is checked when the server starts.
-    /// </summary>
-    public static PxeOptions? Resolve(IEnumerable<PxeSettingsLayer?> layersByPrecedence) =>
-        Settings.Resolve([.. layersByPrecedence.Select(l => new SettingsLayer(Pxe: l))]).Pxe;
-
     /// <summary>The PXE options from the settings' text; the first bad value throws, naming its flag.</summary>
     internal static PxeOptions? ToOptions(string? tftpText, string? proxyDhcp, string? ipxeDir, string? uefiBootFile, string? tftpRoot, bool chainFirst)
     {

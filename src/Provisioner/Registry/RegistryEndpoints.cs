@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Provisioner.Assets;
 using Provisioner.Release;
+using Provisioner.Primitives;
 
 namespace Provisioner.Registry;
 

@@ -5,6 +5,8 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
+using Provisioner.Primitives;
+using Provisioner.Profiles;
 
 namespace Provisioner.Release;
 

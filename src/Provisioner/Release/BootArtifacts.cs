@@ -1,4 +1,5 @@
 using Provisioner.Profiles;
+using Provisioner.Primitives;
 
 namespace Provisioner.Release;
 
@@ -9,7 +10,7 @@ public sealed record BootArtifact(string Name, string Architecture, Digest? Sha2
 public static class BootArtifacts
 {
     /// <summary>
-    /// A resolver for <see cref="Boot.IpxeScripts.ForMachine"/>: null for references the release does not name
+    /// A resolver for the iPXE script of a machine (Boot/IpxeScripts.cs): null for references the release does not name
     /// (they stay paths below the assets directory or URLs), else the artifact for <paramref name="architecture"/>.
     /// </summary>
     public static Func<string, BootArtifact?>? Resolver(ProfileSet profiles, ContentStore store, string architecture)

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Provisioner.Primitives;
 
 namespace Provisioner.Release;
 

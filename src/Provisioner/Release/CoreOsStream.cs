@@ -1,5 +1,7 @@
 using System.Text;
 using System.Text.Json;
+using Provisioner.Primitives;
+using Provisioner.Profiles;
 
 namespace Provisioner.Release;
 

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Formats.Tar;
 using System.Text.Json;
+using Provisioner.Primitives;
 
 namespace Provisioner.Release;
 

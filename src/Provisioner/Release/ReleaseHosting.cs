@@ -1,8 +1,5 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using Provisioner.Assets;
-using Provisioner.Hosting;
-using Provisioner.Registry;
 
 namespace Provisioner.Release;
 
@@ -15,12 +12,13 @@ public static class ReleaseStoreLocation
         Path.GetFullPath(store ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(profilesDirectory))!, DefaultDirectoryName));
 }
 
-/// <summary>The release mirror's wiring into <see cref="ProvisionerServer"/>: one call each for services and endpoints.</summary>
+/// <summary>The release mirror's wiring into the server: one call each for services and endpoints (the registry at <c>/v2/</c> maps itself).</summary>
 public static class ReleaseHosting
 {
-    public static IServiceCollection AddReleaseMirror(this IServiceCollection services, ServerOptions options)
+    /// <param name="storeDirectory">The content-addressed store (see <see cref="ReleaseStoreLocation"/>).</param>
+    public static IServiceCollection AddReleaseMirror(this IServiceCollection services, string storeDirectory)
     {
-        var store = new ContentStore(ReleaseStoreLocation.Resolve(options.StoreDirectory, options.ProfilesDirectory));
+        var store = new ContentStore(storeDirectory);
         services.AddSingleton(store);
         services.AddSingleton(new ImageRepositories(store));
         services.AddHostedService<ReleaseSyncService>();
@@ -29,7 +27,6 @@ public static class ReleaseHosting
 
     public static WebApplication MapReleaseMirror(this WebApplication app)
     {
-        app.MapRegistry(app.Services.GetRequiredService<ImageRepositories>(), app.Services.GetRequiredService<AssetFileServer>());
         app.MapReleaseArtifacts();
         return app;
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using Provisioner.Profiles;
 
 namespace Provisioner.Release;
 

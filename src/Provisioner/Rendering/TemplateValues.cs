@@ -1,6 +1,7 @@
 using System.Globalization;
 using Provisioner.Cluster;
 using Provisioner.Profiles;
+using Provisioner.Primitives;
 
 namespace Provisioner.Rendering;
 
@@ -97,7 +98,7 @@ public static class TemplateValues
                 ["ignition_url"] = $"{baseUrl}/ignition?mac={Uri.EscapeDataString(primaryMac)}",
                 ["progress_url"] = $"{baseUrl}/api/v1/progress",
             },
-            ["release"] = Release.ReleaseTemplateValues.For(profiles.Release, provisionerBaseUrl),
+            ["release"] = ReleaseTemplateValues.For(profiles.Release, provisionerBaseUrl),
         };
     }
 }

@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Provisioner.Pki;
+using Provisioner.Primitives;
 
 namespace Provisioner.Tokens;
 

@@ -6,9 +6,9 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Provisioner.Hosting;
 
 using Provisioner.Api;
+using Provisioner.Primitives;
 
 namespace Provisioner.WebConsole;
 

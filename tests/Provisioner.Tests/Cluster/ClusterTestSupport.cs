@@ -6,6 +6,7 @@ using Provisioner.Profiles;
 using Provisioner.Rendering;
 using Provisioner.Tests.Support;
 using Provisioner.Tokens;
+using Provisioner.Catalog;
 
 namespace Provisioner.Tests.Cluster;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
-using Provisioner.Pki;
+using Provisioner.Primitives;
 using Provisioner.Tests.Pki;
 using Provisioner.Tests.Pxe.Netns;
 using Provisioner.Tests.Support;

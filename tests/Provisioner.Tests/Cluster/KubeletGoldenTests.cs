@@ -3,6 +3,7 @@ using Provisioner.Cluster;
 using Provisioner.Ignition;
 using Provisioner.Tests.Support;
 using YamlDotNet.RepresentationModel;
+using Provisioner.Profiles;
 
 namespace Provisioner.Tests.Cluster;
 

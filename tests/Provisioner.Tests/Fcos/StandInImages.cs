@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Provisioner.Tests.Support;
+using Provisioner.Primitives;
 
 namespace Provisioner.Tests.Fcos;
 

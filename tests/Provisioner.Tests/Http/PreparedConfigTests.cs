@@ -11,6 +11,7 @@ using Provisioner.Inventory;
 using Provisioner.Rendering;
 using Provisioner.Tests.Cluster;
 using Provisioner.Tests.Support;
+using Provisioner.Boot;
 
 namespace Provisioner.Tests.Http;
 

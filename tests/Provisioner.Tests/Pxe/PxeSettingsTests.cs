@@ -1,6 +1,7 @@
 using System.Net;
 using Provisioner.Cli;
 using Provisioner.Pxe;
+using Provisioner.Primitives;
 
 namespace Provisioner.Tests.Pxe;
 
@@ -10,7 +11,7 @@ public sealed class PxeSettingsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static PxeOptions? Resolve(params PxeSettingsLayer[] layers) => PxeSettings.Resolve(layers);
+    private static PxeOptions? Resolve(params PxeSettingsLayer[] layers) => Settings.ResolvePxe(layers);
 
     [Fact]
     public void Both_services_are_off_unless_asked_for() =>
@@ -54,7 +55,7 @@ public sealed class PxeSettingsTests : IDisposable
     [Fact]
     public void Flags_win_over_environment_which_wins_over_the_file()
     {
-        var env = PxeSettings.FromEnvironment(name => name switch
+        var env = Settings.PxeFromEnvironment(name => name switch
         {
             "PROVISIONER_TFTP" => "192.0.2.1",
             "PROVISIONER_PROXY_DHCP" => "eth-env",

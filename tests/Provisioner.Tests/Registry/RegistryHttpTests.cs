@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Provisioner.Tests.Support;
+using Provisioner.Primitives;
 
 namespace Provisioner.Tests.Registry;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Provisioner.Tests.Support;
+using Provisioner.Primitives;
 
 namespace Provisioner.Tests.Registry;
 

@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
 using Provisioner.Release;
+using Provisioner.Primitives;
+using Provisioner.Profiles;
 
 namespace Provisioner.Tests.Release;
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Provisioner.Release;
+using Provisioner.Primitives;
 
 namespace Provisioner.Tests.Release;
 

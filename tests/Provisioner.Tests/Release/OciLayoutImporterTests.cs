@@ -1,5 +1,6 @@
 using Provisioner.Release;
 using Provisioner.Tests.Registry;
+using Provisioner.Primitives;
 
 namespace Provisioner.Tests.Release;
 

@@ -2,6 +2,7 @@ using Provisioner.Cli;
 using Provisioner.Release;
 using Provisioner.Tests.Registry;
 using Provisioner.Tests.Support;
+using Provisioner.Primitives;
 
 namespace Provisioner.Tests.Release;
 

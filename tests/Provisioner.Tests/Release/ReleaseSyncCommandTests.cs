@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Provisioner.Cli;
 using Provisioner.Tests.Support;
+using Provisioner.Primitives;
 
 namespace Provisioner.Tests.Release;
 

@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Provisioner.Release;
+using Provisioner.Profiles;
+using Provisioner.Primitives;
 
 namespace Provisioner.Tests.Release;
 

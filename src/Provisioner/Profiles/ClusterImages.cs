@@ -1,8 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.RegularExpressions;
-using Provisioner.Profiles;
 
-namespace Provisioner.Cluster;
+namespace Provisioner.Profiles;
 
 /// <summary>
 /// Container images of the node, the control plane and the add-ons. Where they come from, first match wins:

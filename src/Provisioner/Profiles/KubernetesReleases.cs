@@ -1,8 +1,9 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Provisioner.Primitives;
 
-namespace Provisioner.Cluster;
+namespace Provisioner.Profiles;
 
 /// <summary>
 /// One Kubernetes minor Provisioner renders for: the etcd, CoreDNS and pause versions kubeadm of that minor deploys

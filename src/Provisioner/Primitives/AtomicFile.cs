@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
-namespace Provisioner.Pki;
+namespace Provisioner.Primitives;
 
 /// <summary>Writes whole files so that readers see the old or the new content, never a half-written one.</summary>
 internal static partial class AtomicFile

@@ -1,9 +1,9 @@
 using System.Collections.Immutable;
 using System.Text.RegularExpressions;
-using Provisioner.Profiles;
 using YamlDotNet.RepresentationModel;
+using Provisioner.Primitives;
 
-namespace Provisioner.Release;
+namespace Provisioner.Profiles;
 
 /// <summary>
 /// Reads the <c>release:</c> section of a profile file with the profiles' <see cref="YamlNodeReader"/>, so every

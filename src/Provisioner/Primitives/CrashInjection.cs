@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Provisioner.Pki;
+namespace Provisioner.Primitives;
 
 /// <summary>
 /// A test hook at the one place every file replacement goes through (<see cref="AtomicFile"/>), so crash tests can

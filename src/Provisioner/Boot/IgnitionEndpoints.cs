@@ -5,11 +5,13 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Provisioner.Boot;
 using Provisioner.Catalog;
-using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
+using Provisioner.Primitives;
 
-namespace Provisioner.Ignition;
+using Provisioner.Ignition;
+
+namespace Provisioner.Boot;
 
 /// <summary>
 /// <c>GET /ignition</c>. Over plain HTTP: the machine's public <em>pointer</em> config (<see cref="PointerConfig"/>),

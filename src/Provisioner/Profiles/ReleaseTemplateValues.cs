@@ -1,4 +1,4 @@
-namespace Provisioner.Release;
+namespace Provisioner.Profiles;
 
 /// <summary>
 /// The <c>release</c> values Ignition templates see. Always present (empty lists, <c>present: false</c>) so

@@ -8,7 +8,10 @@ using Provisioner.Pki;
 using Provisioner.Profiles;
 using Provisioner.Rendering;
 
-namespace Provisioner.Ignition;
+using Provisioner.Ignition;
+using Provisioner.Primitives;
+
+namespace Provisioner.Boot;
 
 /// <summary>A machine's prepared config, or why none can be served now (503).</summary>
 internal readonly record struct PreparedLookup(PreparedConfig? Config, string? Unavailable);

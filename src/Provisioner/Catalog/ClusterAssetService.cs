@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Provisioner.Catalog;
-using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Pki;
@@ -10,7 +9,10 @@ using Provisioner.Profiles;
 using Provisioner.Rendering;
 using Provisioner.Tokens;
 
-namespace Provisioner.Cluster;
+using Provisioner.Cluster;
+using Provisioner.Primitives;
+
+namespace Provisioner.Catalog;
 
 /// <summary>
 /// The running server's view of the cluster directory. On start it renders whatever is missing (the same code
@@ -18,7 +20,7 @@ namespace Provisioner.Cluster;
 /// again before serving. For each Ignition request it hands out the machine's material, minting the machine's
 /// bootstrap token on first use.
 /// </summary>
-public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptions options, CatalogStore catalog, IgnitionRenderer renderer,
+public sealed class ClusterAssetService(ClusterDirectoryPath clusterDirectory, ClusterRenderOptions options, CatalogStore catalog, IgnitionRenderer renderer,
     MachineStateStore machineState, ProvisionerMetrics metrics, TimeProvider time, ILogger<ClusterAssetService> logger) : IHostedService
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -31,7 +33,7 @@ public sealed class ClusterAssetService(ServerOptions server, ClusterRenderOptio
 
     private sealed record CachedAssets(ProfileSet Profiles, int TokenVersion, ClusterAssetSet Assets);
 
-    public string ClusterDirectory { get; } = Path.GetFullPath(server.ResolvedClusterDirectory);
+    public string ClusterDirectory { get; } = clusterDirectory.FullPath;
 
     /// <summary>The per-machine bootstrap tokens (available once the service has started).</summary>
     public BootstrapTokenStore Tokens => _tokens ?? throw new InvalidOperationException("the cluster asset service has not started");

@@ -1,4 +1,4 @@
-namespace Provisioner.Pki;
+namespace Provisioner.Primitives;
 
 /// <summary>
 /// An exclusive lock on a file beside a store (<c>&lt;file&gt;.lock</c>, flock underneath), so that <c>serve</c>

@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
-using Provisioner.Profiles;
+using Provisioner.Primitives;
 
-namespace Provisioner.Release;
+namespace Provisioner.Profiles;
 
 /// <summary>
 /// The <c>release:</c> section of the profiles: which Kubernetes version, which component images (by tag and
@@ -18,7 +18,7 @@ public sealed record ReleaseSpec(
     /// the kubelet and kubectl, which Fedora CoreOS does not ship and the machines run with podman. The pod network's
     /// images (flannel, flannel-cni-plugin) are required when <c>cluster.network</c> is flannel (checked with the cluster).
     /// </summary>
-    public static readonly ImmutableArray<string> RequiredComponents = Cluster.ClusterImages.AlwaysNeeded;
+    public static readonly ImmutableArray<string> RequiredComponents = ClusterImages.AlwaysNeeded;
 
     public ReleaseArtifact? FindArtifact(string name, string architecture) =>
         Artifacts.FirstOrDefault(a => a.Name == name && a.Architecture == architecture);

@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Http;
-using Provisioner.Profiles;
 
-namespace Provisioner.Boot;
+namespace Provisioner.Profiles;
 
 /// <summary>
 /// Reads what a machine sent in the query string. iPXE expands unknown settings to empty strings,

@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.RegularExpressions;
 
-namespace Provisioner.Release;
+namespace Provisioner.Primitives;
 
 /// <summary>
 /// A content digest <c>sha256:&lt;64 lower-case hex&gt;</c>. The store addresses everything by sha256, the only

@@ -3,10 +3,12 @@ using System.Collections.Immutable;
 using Provisioner.Ignition;
 using Provisioner.Pki;
 using Provisioner.Profiles;
-using Provisioner.Rendering;
 using Provisioner.Tokens;
+using Provisioner.Primitives;
 
-namespace Provisioner.Cluster;
+using Provisioner.Cluster;
+
+namespace Provisioner.Rendering;
 
 /// <summary>Knobs of a cluster render; the defaults are what <c>provisioner render</c> and <c>serve</c> use.</summary>
 public sealed record ClusterRenderOptions

@@ -1,7 +1,7 @@
-using Provisioner.Cli;
 using Provisioner.Hosting;
+using Provisioner.Primitives;
 
-namespace Provisioner.Approval;
+namespace Provisioner.Cli;
 
 /// <summary>The approver's <c>serve</c> flags applied to the resolved settings.</summary>
 public static class ApproverCommandLine
