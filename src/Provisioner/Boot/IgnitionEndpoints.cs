@@ -8,6 +8,7 @@ using Provisioner.Catalog;
 using Provisioner.Inventory;
 using Provisioner.Observability;
 using Provisioner.Primitives;
+using Provisioner.Profiles;
 
 using Provisioner.Ignition;
 

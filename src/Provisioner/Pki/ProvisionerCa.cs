@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using Provisioner.Primitives;
 
 namespace Provisioner.Pki;
 
