@@ -89,7 +89,7 @@ public static partial class ApiEndpoints
     {
         var header = request.Headers.Authorization.ToString();
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-            return $"progress reports need Authorization: Bearer <report key>, the key in {Boot.IgnitionEndpoints.ReportKeyPath} on {machine}";
+            return $"progress reports need Authorization: Bearer <report key>, the key in {IgnitionEndpoints.ReportKeyPath} on {machine}";
         if (state?.ReportKeyHash is null)
             return $"{machine} has no report key yet: it gets one with its config over TLS";
         return MachineSecrets.Matches(header["Bearer ".Length..].Trim(), state.ReportKeyHash)

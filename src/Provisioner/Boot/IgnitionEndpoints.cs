@@ -29,7 +29,7 @@ public static class IgnitionEndpoints
     {
         var queries = new MatchedQueries();
         app.MapGet("/ignition", async (HttpContext context, CatalogStore catalog, PreparedIgnition prepared, MachineRegistry registry,
-            ServingTls tls, SecretDelivery delivery, ProvisionerMetrics metrics, ILoggerFactory loggers) =>
+            ServingTls tls, SecretDelivery delivery, MachineStateStore machineState, ProvisionerMetrics metrics, ILoggerFactory loggers) =>
         {
             var snapshot = catalog.Current;
             var (query, match, error) = queries.Match(snapshot, context.Request);
@@ -39,14 +39,45 @@ public static class IgnitionEndpoints
             var machine = match.Machine;
             context.SetMachine(machine.Name);
             var httpBase = context.Request.IsHttps ? tls.HttpBaseFor(context) : ProvisionerUrls.BaseFor(context, snapshot.Profiles.Cluster);
+            var remote = context.Connection.RemoteIpAddress?.ToString();
+            context.Response.Headers.CacheControl = "no-store";
+            if (!context.Request.IsHttps && !delivery.MayDeliver(machineState.Get(machine.Name)))
+            {
+                // Nothing will be released to this machine now (the TLS fetch answers why): a pointer in the version the
+                // client asks for, without preparing (or minting for) its real config.
+                var asked = IgnitionNegotiation.Choose(context.Request.Headers.Accept.ToString(), PointerConfig.Shape);
+                if (!asked.IsAcceptable) return PlainText.Problem(StatusCodes.Status406NotAcceptable, asked.NotAcceptableReason);
+                registry.RecordKnown(machine, query!, BootStage.Ignition, remote, $"spec {IgnitionSpec.Format(asked.Version)}, pointer");
+                return Results.Bytes(PointerConfig.Build(asked.Version, $"{tls.TlsBaseFor(context, httpBase)}/ignition{context.Request.QueryString.Value}",
+                    tls.CaCertificatePem), asked.ContentType);
+            }
+            var logger = loggers.CreateLogger(typeof(IgnitionEndpoints));
+            var ticket = context.Request.Query["ticket"].ToString();
+            // A refusal: 403 with the reason, or 410 for a second release, which is also counted and logged as a warning.
+            IResult Refuse(DeliveryDecision refused)
+            {
+                if (refused.Status == StatusCodes.Status410Gone)
+                {
+                    metrics.SecretRedeliveryRefused.WithLabels(machine.Name).Inc();
+                    logger.LogWarning("Refused to release {Machine}'s config a second time to {Client}: {Reason}", machine.Name, remote, refused.Reason);
+                }
+                registry.RecordKnown(machine, query!, BootStage.Ignition, remote, $"config refused ({refused.Status})");
+                return PlainText.Problem(refused.Status, refused.Reason!);
+            }
+            if (context.Request.IsHttps)
+            {
+                if (ticket.Length == 0)
+                    return PlainText.Problem(StatusCodes.Status403Forbidden,
+                        $"no ticket: {machine.Name}'s config is released only with the one-time ticket its /ipxe script carries (boot it through /ipxe, or GET /ipxe?{BootQuery.ToQueryString(query!)} first)");
+                if (delivery.Preview(machine, ticket, remote) is { Status: not StatusCodes.Status200OK } refused)
+                    return Refuse(refused);
+            }
             var (config, unavailable) = await prepared.GetAsync(snapshot, machine, httpBase, context.RequestAborted);
             if (config is null) return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, unavailable!);
             var negotiated = config.Negotiate(context.Request.Headers.Accept.ToString());
             if (!negotiated.IsAcceptable)
                 return PlainText.Problem(StatusCodes.Status406NotAcceptable, negotiated.NotAcceptableReason);
-            var remote = context.Connection.RemoteIpAddress?.ToString();
             var spec = $"spec {IgnitionSpec.Format(negotiated.Version)}";
-            context.Response.Headers.CacheControl = "no-store";
 
             if (!context.Request.IsHttps)
             {
@@ -56,11 +87,6 @@ public static class IgnitionEndpoints
                 return Results.Bytes(PointerConfig.Build(negotiated.Version, source, tls.CaCertificatePem), negotiated.ContentType);
             }
 
-            var logger = loggers.CreateLogger(typeof(IgnitionEndpoints));
-            var ticket = context.Request.Query["ticket"].ToString();
-            if (ticket.Length == 0)
-                return PlainText.Problem(StatusCodes.Status403Forbidden,
-                    $"no ticket: {machine.Name}'s config is released only with the one-time ticket its /ipxe script carries (boot it through /ipxe, or GET /ipxe?{BootQuery.ToQueryString(query!)} first)");
             var reportKey = MachineSecrets.NewSecret();
             DeliveryDecision decision;
             try { decision = await delivery.RedeemAsync(machine, ticket, remote, MachineSecrets.Hash(reportKey), context.RequestAborted); }
@@ -69,16 +95,7 @@ public static class IgnitionEndpoints
                 logger.LogError(e, "Cannot record the Ignition delivery to {Machine}", machine.Name);
                 return PlainText.Problem(StatusCodes.Status503ServiceUnavailable, "the delivery cannot be recorded (details in the server log); try again");
             }
-            if (decision.Status == StatusCodes.Status410Gone)
-            {
-                metrics.SecretRedeliveryRefused.WithLabels(machine.Name).Inc();
-                logger.LogWarning("Refused to release {Machine}'s config a second time to {Client}: {Reason}", machine.Name, remote, decision.Reason);
-            }
-            if (decision.Status != StatusCodes.Status200OK)
-            {
-                registry.RecordKnown(machine, query!, BootStage.Ignition, remote, $"config refused ({decision.Status})");
-                return PlainText.Problem(decision.Status, decision.Reason!);
-            }
+            if (decision.Status != StatusCodes.Status200OK) return Refuse(decision);
 
             registry.RecordKnown(machine, query!, BootStage.Ignition, remote, spec + ", config over TLS");
             var delivered = WithDeliveryFiles(config.Config, reportKey, httpBase, machine.Name).WithVersion(negotiated.Version);

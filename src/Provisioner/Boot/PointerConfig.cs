@@ -11,6 +11,9 @@ namespace Provisioner.Boot;
 /// </summary>
 internal static class PointerConfig
 {
+    /// <summary>What the pointer needs of a spec version, for negotiating it alone: nothing beyond 3.0.0.</summary>
+    public static IgnitionConfig Shape { get; } = new() { Ignition = new IgnitionSection { Version = "3.0.0" } };
+
     /// <summary>The pointer in spec <paramref name="version"/> (merge and certificateAuthorities exist since 3.0.0).</summary>
     public static byte[] Build(Version version, string mergeSource, string caPem)
     {

@@ -52,14 +52,28 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
         {
             // A machine never seen before is new to the profiles: armed now, as NewMachineArming would (it may not have
             // run yet for a machine added a moment ago).
-            if (state.ArmedAt is null && state.JoinedAt is null && state.Deliveries.IsEmpty && state.IssuedTickets.IsEmpty)
-                state = state with { ArmedAt = now };
+            if (IsNew(state)) state = state with { FirstSeenAt = now };
             var kept = state.IssuedTickets.Add(issued);
             if (kept.Length > MachineSecrets.MaxTickets) kept = kept.RemoveRange(0, kept.Length - MachineSecrets.MaxTickets);
             return state with { Tickets = kept };
         }, ct);
         return ticket;
     }
+
+    /// <summary>
+    /// Whether the machine's real config could be released now (armed, nothing released yet in this round): only then
+    /// does a pointer request prepare the real config, which may mint its bootstrap token. A joined or already served
+    /// machine's pointer mints nothing, so a token revoked after a join is not minted again by someone asking.
+    /// </summary>
+    public bool MayDeliver(MachineState? state) =>
+        state is null || (ArmedSince(state) is { } armed && time.GetUtcNow() < armed + options.ArmedWindow && state.LastDeliveryThisRound(DeliveryKinds.Ignition) is null);
+
+    /// <summary>When the machine's armed window opened: its last reprovision, else when it was first seen (null: never armed).</summary>
+    internal static DateTimeOffset? ArmedSince(MachineState state) => state.ArmedAt ?? state.FirstSeenAt;
+
+    /// <summary>A machine nothing was ever recorded for: new to the profiles.</summary>
+    internal static bool IsNew(MachineState state) =>
+        state.ArmedAt is null && state.FirstSeenAt is null && state.JoinedAt is null && state.Deliveries.IsEmpty && state.IssuedTickets.IsEmpty;
 
     /// <summary>
     /// Redeems <paramref name="ticket"/> for <paramref name="machine"/> asked from <paramref name="clientAddress"/>: on
@@ -85,6 +99,13 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
         return decision!;
     }
 
+    /// <summary>
+    /// What <see cref="RedeemAsync"/> would decide now, without changing anything: a refusal is answered before the
+    /// real config is prepared (which may mint a token); a yes is decided again, atomically, by the redeem.
+    /// </summary>
+    public DeliveryDecision Preview(MachineSpec machine, string ticket, string? clientAddress) =>
+        Decide(machine.Name, machineState.Get(machine.Name) ?? MachineState.New(machine.Name), MachineSecrets.Hash(ticket), clientAddress, time.GetUtcNow());
+
     private DeliveryDecision Decide(string name, MachineState state, string hash, string? client, DateTimeOffset now)
     {
         DeliveryDecision Refuse(int status, string reason) => new(status, reason, state);
@@ -103,8 +124,8 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
                 "if the machine's firmware and its OS get different addresses, set ignition.bindTicketToAddress: false on its role");
         if (state.LastDeliveryThisRound(DeliveryKinds.Ignition) is { } delivery)
             return Refuse(410, $"{name}'s config was already released in this provisioning round, at {delivery.At:O} to {delivery.Address ?? "an unknown address"}. If that was not the machine, treat its secrets as stolen; {reprovision}");
-        if (state.ArmedAt is not { } armedAt || now >= armedAt + options.ArmedWindow)
-            return Refuse(403, state.ArmedAt is { } a
+        if (ArmedSince(state) is not { } armedAt || now >= armedAt + options.ArmedWindow)
+            return Refuse(403, ArmedSince(state) is { } a
                 ? $"{name} is not armed for provisioning: its window ({options.ArmedWindow.TotalMinutes:0} min from {a:O}) has passed; {reprovision}"
                 : $"{name} is not armed for provisioning; {reprovision}");
         return new DeliveryDecision(200, null, state);
@@ -138,7 +159,7 @@ internal sealed class NewMachineArming(CatalogStore catalog, MachineStateStore m
         // All at once: the store writes concurrent changes together (a first start with many machines is one write).
         var fresh = snapshot.Profiles.Machines.Where(m => machineState.Get(m.Name) is null).Select(m => m.Name).ToList();
         await Task.WhenAll(fresh.Select(name => machineState.ChangeAsync(name,
-            state => state.ArmedAt is null && state.Deliveries.IsEmpty && state.JoinedAt is null ? state with { ArmedAt = now } : state, ct)));
+            state => SecretDelivery.IsNew(state) ? state with { FirstSeenAt = now } : state, ct)));
         if (fresh.Count > 0)
             logger.LogInformation("{Count} machine(s) new to the profiles armed for provisioning until {Until:O}: {Machines}",
                 fresh.Count, now + options.ArmedWindow, string.Join(", ", fresh));

@@ -34,10 +34,11 @@ public static class MachinePhases
 /// </remarks>
 /// <para>
 /// <see cref="Tickets"/> are the one-time boot tickets <c>/ipxe</c> minted (hashes only, see <see cref="BootTicket"/>);
-/// <see cref="ReportKeyHash"/> is the hash of the report key the machine's last delivered config carries.
+/// <see cref="ReportKeyHash"/> is the hash of the report key the machine's last delivered config carries;
+/// <see cref="FirstSeenAt"/> is when the server first found the machine in the profiles (its first armed window).
 /// </para>
 public sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveries, DateTimeOffset? JoinedAt, DateTimeOffset? ArmedAt = null,
-    ImmutableArray<BootTicket> Tickets = default, string? ReportKeyHash = null)
+    ImmutableArray<BootTicket> Tickets = default, string? ReportKeyHash = null, DateTimeOffset? FirstSeenAt = null)
 {
     public static MachineState New(string name) => new(name, [], null, Tickets: []);
 
@@ -263,7 +264,7 @@ public sealed class MachineStateStore : IHostedService
     // Records with ImmutableArray members compare arrays by reference; states compare by content.
     private static bool SameState(MachineState? a, MachineState? b) =>
         a is null ? b is null : b is not null && a.Name == b.Name && a.JoinedAt == b.JoinedAt && a.ArmedAt == b.ArmedAt && a.Deliveries.SequenceEqual(b.Deliveries)
-           && a.ReportKeyHash == b.ReportKeyHash && a.IssuedTickets.SequenceEqual(b.IssuedTickets);
+           && a.ReportKeyHash == b.ReportKeyHash && a.FirstSeenAt == b.FirstSeenAt && a.IssuedTickets.SequenceEqual(b.IssuedTickets);
 
     private static async Task<ImmutableDictionary<string, MachineState>> ReadAsync(string path, CancellationToken cancellationToken)
     {

@@ -66,7 +66,7 @@ public sealed class ApproverTokenLifecycleTests
         await h.WaitForTokenSecretAsync("worker-0");
         using var forged = await h.Server.Client.PostAsync("/api/v1/progress",
             new StringContent("""{"machine":"worker-0","stage":"ignition"}""", System.Text.Encoding.UTF8, "application/json"), Ct);
-        Assert.True(forged.IsSuccessStatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, forged.StatusCode); // no report key: refused, and not evidence anyway
 
         var csr = (await h.CreateCsrAsync(h.Tokens["worker-0"].Value, new CsrSpec().Pem())).Metadata.Name;
 
@@ -187,19 +187,20 @@ public sealed class ApproverTokenLifecycleTests
     }
 
     [Fact]
-    public async Task Config_fetched_again_after_the_node_joined_mints_a_new_token_loudly()
+    public async Task Config_asked_again_after_the_node_joined_is_refused_and_mints_no_token()
     {
         await using var h = await ApproverHarness.CreateAsync("worker-0");
         await h.StartServerAsync();
         await h.FetchIgnitionAsync("worker-0");
         await h.RegisterNodeAsync("worker-0");
         await ApproverHarness.Eventually(async () => (await TokenFileAsync(h)).ForMachine("worker-0").IsEmpty, "worker-0's token revoked");
+
+        var pointer = await h.Server.PointerAsync(await h.Server.IgnitionUrlAsync($"mac={ApproverHarness.Macs["worker-0"]}", Ct), Ct);
+        using var again = await SecureIgnition.FetchMergedAsync(pointer, Ct);
+
+        Assert.Equal(System.Net.HttpStatusCode.Gone, again.StatusCode);
+        Assert.Empty((await TokenFileAsync(h)).ForMachine("worker-0"));
         Assert.Equal(0, await h.MetricAsync("provisioner_bootstrap_tokens_reissued_after_join_total", ("machine", "worker-0")));
-
-        await h.FetchIgnitionAsync("worker-0");
-
-        Assert.Single((await TokenFileAsync(h)).ForMachine("worker-0"));
-        Assert.Equal(1, await h.MetricAsync("provisioner_bootstrap_tokens_reissued_after_join_total", ("machine", "worker-0")));
     }
 
     [Fact]
