@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Builds a tiny network-boot payload for the QEMU boot tests:
 #   OUTDIR/vmlinuz         Debian's stock amd64 kernel (from the linux-image-amd64 metapackage's target)
-#   OUTDIR/initramfs.img   gzip'd newc cpio: static busybox + e1000 module + scripts/testboot/init
-# The initramfs fetches ignition.config.url, prints PROVISIONER-IGNITION-SHA256=<hex>, POSTs a
-# progress report and powers off (see scripts/testboot/init).
+#   OUTDIR/initramfs.img   gzip'd newc cpio: static busybox + e1000 module + scripts/testboot/init, plus curl and jq
+#                          with their shared libraries, copied from this host (Debian's packages)
+# The initramfs fetches ignition.config.url, follows a pointer config over HTTPS trusting only the CA it pins
+# (curl verifies; busybox wget would not), prints PROVISIONER-IGNITION-SHA256=<hex>, POSTs a progress report
+# and powers off (see scripts/testboot/init).
 #
 # Usage: scripts/build-test-boot-artifacts.sh OUTDIR
-# Needs: apt-get (download only, no install and no root), dpkg-deb, cpio, gzip; xz/zstd only if
+# Needs: apt-get (download only, no install and no root), dpkg-deb, cpio, gzip, ldd, and curl and jq
+# installed on this host (scripts/install-test-deps.sh); xz/zstd only if
 # the kernel ships compressed modules. Cached: nothing is done when both outputs are newer than
 # this script and the files in scripts/testboot/.
 set -euo pipefail
@@ -36,7 +39,7 @@ if up_to_date; then
     exit 0
 fi
 
-for tool in apt-get apt-cache dpkg-deb cpio gzip; do
+for tool in apt-get apt-cache dpkg-deb cpio gzip ldd curl jq; do
     command -v "$tool" >/dev/null || { echo "error: $tool is required" >&2; exit 1; }
 done
 
@@ -125,6 +128,22 @@ for rel in "${load_order[@]}"; do
     basename "$rel" >> "$root/lib/modules/load-order"
 done
 echo "modules: $(tr '\n' ' ' < "$root/lib/modules/load-order")"
+
+# A verifying HTTPS client (curl, OpenSSL) and a JSON reader (jq) for following pointer configs, with every shared
+# library they load; the init sets LD_LIBRARY_PATH=/lib. The loader keeps its absolute path (the ELF interpreter).
+copy_with_libraries() {
+    local program lib
+    program=$(command -v "$1")
+    cp -L "$program" "$root/bin/$1"
+    for lib in $(ldd "$program" | awk '/=> \// { print $3 } /^[[:space:]]*\/[^ ]*ld-linux/ { print $1 }'); do
+        case $lib in
+            */ld-linux*) mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib" ;;
+            *) cp -L "$lib" "$root/lib/" ;;
+        esac
+    done
+}
+copy_with_libraries curl
+copy_with_libraries jq
 
 # Write to temporaries and rename, so an interrupted run never leaves a "fresh" broken output.
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real (QEMU + iPXE for network boot, busybox for the
-# test initramfs, openssl/etcd for certificates, TFTP clients, dnsmasq + iproute2 + python3 for the ProxyDHCP
+# test initramfs (with curl and jq copied in), openssl/etcd for certificates, TFTP clients, dnsmasq + iproute2 + python3 for the ProxyDHCP
 # namespace tests, shellcheck, skopeo, nginx for benchmarks; podman, buildah, containerd, runc, systemd-container and
 # ignition for the FCOS node-side tests, which run the rendered units, containerd config and bootkube.sh for real;
 # chromium + chromium-driver for the web console's browser test).
@@ -11,7 +11,7 @@ packages=(
   qemu-system-x86 ipxe-qemu ovmf ipxe busybox-static cpio xz-utils zstd
   openssl etcd-server etcd-client
   tftp-hpa atftp dnsmasq-base iproute2 python3
-  shellcheck skopeo curl
+  shellcheck skopeo curl jq
   podman buildah containerd runc systemd-container ignition
   chromium chromium-driver
 )

@@ -50,7 +50,8 @@ public static class ClusterPki
         await gate.WaitAsync(ct);
         try
         {
-            AtomicFile.RemoveStaleTemporaries(tlsDir);
+            // A crash in an earlier render may have left a CA half written (its journal finishes it) or temp files.
+            await AtomicFile.RecoverAsync(tlsDir, ct);
             var now = plan.Options.Clock.GetUtcNow();
             var results = new List<PkiItemResult>();
             var authorities = new Dictionary<string, CertificateAuthority>();
@@ -86,8 +87,10 @@ public static class ClusterPki
         {
             var key = PkiKeys.Generate(options.KeyAlgorithm);
             var created = CertificateIssuer.SelfSignedAuthority(spec, key, options.AuthorityValidity, now);
-            await AtomicFile.WriteAsync(keyPath, Pem.EncodePrivateKey(key), AtomicFile.PrivateMode, ct);
-            await AtomicFile.WriteAsync(certPath, Pem.EncodeCertificate(created.Certificate), AtomicFile.PublicMode, ct);
+            // One unit: a key without its certificate (or the reverse) would make every later start refuse the CA.
+            await AtomicFile.WriteTogetherAsync([
+                new FileContent(keyPath, Pem.EncodePrivateKey(key), AtomicFile.PrivateMode),
+                new FileContent(certPath, Pem.EncodeCertificate(created.Certificate), AtomicFile.PublicMode)], ct);
             return (created, new PkiItemResult(spec.Name, PkiAction.Created));
         }
         // Replacing a CA silently would orphan every certificate and kubeconfig already handed out.

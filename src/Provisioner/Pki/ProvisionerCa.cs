@@ -13,9 +13,10 @@ internal sealed record ServingIdentity(string CaCertificatePem, X509Certificate2
 /// <c>provisioner-serving.crt|.key</c>. Machines pin the CA in their pointer config and fetch their real config from
 /// the TLS listener that presents the serving certificate.
 /// <para>
-/// Crash safety: the CA key is written before its certificate, and a key without a certificate gets its certificate
-/// issued from that key on the next start (nothing can have been signed by a CA whose certificate was never written,
-/// since the serving certificate is issued after it). A certificate without its key is never "repaired": it is
+/// Crash safety: the CA key and certificate are written as one unit (<see cref="AtomicFile.WriteTogetherAsync"/>), and
+/// a key without a certificate (left by an older version) gets its certificate issued from that key on the next start
+/// (nothing can have been signed by a CA whose certificate was never written, since the serving certificate is issued
+/// after it). A certificate without its key is never "repaired": it is
 /// an operator's doing, and the error says what to do. The serving pair is re-issued whenever it no longer fits
 /// (another CA, SANs changed, expiring), keeping a usable key.
 /// </para>
@@ -38,6 +39,8 @@ internal static class ProvisionerCa
         try
         {
             await using var fileLock = await FileLock.AcquireAsync(Path.Combine(tlsDir, CaName + ".key"), ct);
+            // Finishes a CA pair a crash interrupted (and removes temp files) before anything here is read.
+            await AtomicFile.RecoverAsync(tlsDir, ct);
             var now = options.Clock.GetUtcNow();
             var (ca, caNote) = await LoadOrCreateAuthorityAsync(tlsDir, options, now, ct);
             var spec = new CertificateSpec(ServingName, CaName, new CertificateSubject("provisioner", []), ExtendedUsages.ServerAuth,
@@ -67,10 +70,12 @@ internal static class ProvisionerCa
         if (!hasKey)
         {
             var key = PkiKeys.Generate(options.KeyAlgorithm);
-            // Key first: a crash after it leaves a key whose certificate the next start issues (see the class summary).
-            await AtomicFile.WriteAsync(keyPath, Pem.EncodePrivateKey(key), AtomicFile.PrivateMode, ct);
             var created = CertificateIssuer.SelfSignedAuthority(spec, key, options.AuthorityValidity, now);
-            await AtomicFile.WriteAsync(certPath, Pem.EncodeCertificate(created.Certificate), AtomicFile.PublicMode, ct);
+            // One unit, as the cluster CAs (a journal the next start replays); the re-issue below covers a key left
+            // alone by an older version.
+            await AtomicFile.WriteTogetherAsync([
+                new FileContent(keyPath, Pem.EncodePrivateKey(key), AtomicFile.PrivateMode),
+                new FileContent(certPath, Pem.EncodeCertificate(created.Certificate), AtomicFile.PublicMode)], ct);
             return (created, null);
         }
         var caKey = Pem.DecodePrivateKey(await File.ReadAllTextAsync(keyPath, ct));

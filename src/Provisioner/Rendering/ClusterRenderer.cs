@@ -51,7 +51,7 @@ public static class ClusterRenderer
             var plan = ClusterPkiPlan.For(profiles, options.Pki);
             var tlsDir = Path.Combine(clusterDir, ClusterAssetSet.TlsDir);
             var pki = await ClusterPki.RenderAsync(plan, tlsDir, ct);
-            AtomicFile.RemoveStaleTemporaries(clusterDir);
+            await AtomicFile.RecoverAsync(clusterDir, ct);
 
             // Machines whose node joined had their tokens revoked: a render must not bring them back.
             var machineTokens = await tokens.GetOrMintAsync(profiles.Machines

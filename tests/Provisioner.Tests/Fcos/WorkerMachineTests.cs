@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using Provisioner.Cluster;
 using Provisioner.Ignition;
 using Provisioner.Release;
@@ -8,7 +7,8 @@ using Provisioner.Tests.Support;
 namespace Provisioner.Tests.Fcos;
 
 /// <summary>
-/// The worker role's served Ignition config applied by the real Ignition 2.14 to a test machine from
+/// The worker role's Ignition config, fetched through the pointer flow (plain-HTTP pointer → real config over TLS) and
+/// applied by the real Ignition 2.14 to a test machine from
 /// <c>../shared/machines</c> (systemd-nspawn, systemd 252, podman and containerd inside; README there), booted, and
 /// checked from inside: containerd active with the rendered config.toml, docker masked, kubelet.service running the
 /// release's (stand-in) kubelet image under podman with the expected argv and mounts, units in order and staying up,
@@ -18,6 +18,7 @@ namespace Provisioner.Tests.Fcos;
 /// </summary>
 [Trait(Category.Name, Category.Integration)]
 [Trait(Category.Name, Category.Slow)]
+[Collection(TestMachines.Collection)]
 public sealed class WorkerMachineTests : IAsyncLifetime
 {
     private const string WorkerMac = "52:54:00:00:30:01";
@@ -51,13 +52,8 @@ public sealed class WorkerMachineTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _machines = Path.GetDirectoryName(RepoPaths.SharedFile("machines/mkmachine.sh"))!;
-        Requires.Root();
-        Requires.Program("systemd-nspawn", "systemd-container");
-        Requires.Condition(File.Exists("/usr/lib/dracut/modules.d/30ignition/ignition"), "Ignition is not installed (apt-get install ignition)");
-        Requires.Condition(Directory.Exists("/sys/fs/cgroup/systemd"), "the test machines need a cgroup v1/hybrid host (/sys/fs/cgroup/systemd)");
-        var golden = await Proc.RunAsync("bash", [Path.Combine(_machines, "build-golden.sh")], Ct);
-        Assert.True(golden.Exit == 0, golden.Output);
+        _machines = TestMachines.Directory();
+        await TestMachines.EnsureGoldenAsync(_machines, Ct);
 
         _images = await StandInImages.BuildAsync(Path.Combine(_tree.Root, "images"), Ct);
         var importer = new OciLayoutImporter(new ImageRepositories(new ContentStore(Store)));
@@ -81,16 +77,9 @@ public sealed class WorkerMachineTests : IAsyncLifetime
         _tree.Dispose();
     }
 
-    /// <summary>The config as Ignition 2.14 (spec 3.3.0 at most) asks for it.</summary>
-    private async Task<string> ServedConfigAsync(string mac)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"/ignition?mac={mac}");
-        request.Headers.Accept.Add(MediaTypeWithQualityHeaderValue.Parse("application/vnd.coreos.ignition+json;version=3.3.0"));
-        using var response = await _server!.Client.SendAsync(request, Ct);
-        var body = await response.Content.ReadAsStringAsync(Ct);
-        Assert.True(response.IsSuccessStatusCode, body);
-        return body;
-    }
+    /// <summary>A machine's real config as Ignition 2.14 (spec 3.3.0 at most) gets it: /ipxe → pointer → TLS.</summary>
+    private Task<string> RealConfigAsync(string mac) =>
+        _server!.RealConfigAsync("mac=" + mac, Ct, "application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1");
 
     private async Task<(int Exit, string Output)> InMachineAsync(params string[] command) =>
         await Proc.RunAsync("bash", [Path.Combine(_machines, "enter.sh"), _name, "--", .. command], Ct, Env);
@@ -120,16 +109,17 @@ public sealed class WorkerMachineTests : IAsyncLifetime
     [Fact]
     public async Task The_served_worker_config_boots_containerd_and_the_kubelet_container_and_bootkube_runs_kubectl_from_the_release_image()
     {
-        var json = await ServedConfigAsync(WorkerMac);
+        // The real Ignition follows the worker's pointer (from its iPXE script) to the real config over TLS.
+        var ignitionUrl = await _server!.IgnitionUrlAsync("mac=" + WorkerMac, Ct);
+        var mk = await Proc.RunAsync("bash", [Path.Combine(_machines, "mkmachine.sh"), _name, ignitionUrl.ToString()], Ct, Env);
+        _made = true;
+        Assert.True(mk.Exit == 0, mk.Output);
+        // The config Ignition applied (pointer and real config merged), from its config cache: what the checks compare with.
+        var json = await File.ReadAllTextAsync(Path.Combine(TestMachines.Home, "machines", _name, "ign", "ignition.json"), Ct);
         var config = IgnitionJson.Deserialize(json);
         var files = IgnitionFiles.Decode(json);
         var kubeletUnit = KubeletUnit.Parse(IgnitionFiles.Unit(json, "kubelet.service"));
-        var ign = Path.Combine(_tree.Root, "worker.ign");
-        await File.WriteAllTextAsync(ign, json, Ct);
-
-        var mk = await Proc.RunAsync("bash", [Path.Combine(_machines, "mkmachine.sh"), _name, ign], Ct, Env);
-        _made = true;
-        Assert.True(mk.Exit == 0, mk.Output);
+        Assert.Contains("/etc/provisioner/report-key", files.Keys);
         var wait = await Proc.RunAsync("bash", [Path.Combine(_machines, "wait.sh"), _name, "120"], Ct, Env);
         Assert.True(wait.Exit == 0, wait.Output + await InMachineAsync("systemctl", "--failed", "--no-pager").ContinueWith(t => t.Result.Output));
 
@@ -227,11 +217,12 @@ public sealed class WorkerMachineTests : IAsyncLifetime
     /// </summary>
     private async Task BootkubeRunsKubectlFromTheReleaseImageAsync()
     {
-        var bootstrap = IgnitionFiles.Decode(await ServedConfigAsync("52:54:00:00:10:01"));
+        var bootstrap = IgnitionFiles.Decode(await RealConfigAsync("52:54:00:00:10:01"));
         var root = Path.Combine("/var/lib/provisioner-test-machines/machines", _name, "root");
         root = Environment.GetEnvironmentVariable("MACHINES_HOME") is { Length: > 0 } home ? Path.Combine(home, "machines", _name, "root") : root;
         const string inside = "/root/bootkube";
-        foreach (var file in bootstrap.Values.Where(f => f.Path.StartsWith("/opt/provisioner/", StringComparison.Ordinal) || f.Path == MachinePaths.AdminKubeconfig || f.Path == "/usr/local/bin/bootkube.sh"))
+        foreach (var file in bootstrap.Values.Where(f => f.Path.StartsWith("/opt/provisioner/", StringComparison.Ordinal) || f.Path == MachinePaths.AdminKubeconfig || f.Path == "/usr/local/bin/bootkube.sh"
+                     || f.Path == "/etc/provisioner/report-key"))
         {
             var target = Path.Combine(root + inside, file.Path.TrimStart('/'));
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
@@ -240,7 +231,9 @@ public sealed class WorkerMachineTests : IAsyncLifetime
         // A transient unit of the machine's systemd (podman needs its cgroups); it inherits no environment, so --setenv.
         string[] settings = ["BOOTKUBE_DRY_RUN=1", "BOOTKUBE_DRY_RUN_KUBECTL=1", "BOOTKUBE_RETRY_DELAY=0",
             $"BOOTKUBE_ASSET_DIR={inside}/opt/provisioner", $"BOOTKUBE_STATE_DIR={inside}/state", $"BOOTKUBE_STATIC_POD_DIR={inside}/static-pods",
-            $"BOOTKUBE_KUBECONFIG={inside}{MachinePaths.AdminKubeconfig}"];
+            $"BOOTKUBE_KUBECONFIG={inside}{MachinePaths.AdminKubeconfig}",
+            // The bootstrap machine's own report key (this machine's /etc/provisioner/report-key is the worker's).
+            $"BOOTKUBE_REPORT_KEY_FILE={inside}/etc/provisioner/report-key"];
         var (exit, output) = await InMachineAsync(["systemd-run", "--wait", "--pipe", "-q", .. settings.Select(e => "--setenv=" + e),
             "/bin/bash", $"{inside}/usr/local/bin/bootkube.sh"]);
         Assert.True(exit == 0, output);

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using Provisioner.Hosting;
 using Provisioner.Tests.Support;
 
 namespace Provisioner.Tests.Boot.Qemu;
@@ -27,13 +29,19 @@ public sealed class NetworkBootTests
         var artifacts = await TestBootArtifacts.EnsureAsync(ct);
 
         using var tree = new ProfileTree();
-        // No provisionerUrl: the scripts then name the address the VM used (10.0.2.2:port).
-        tree.Edit("cluster.yaml", "  provisionerUrl: http://192.0.2.1:8080\n", "");
+        // QEMU's user network reaches the host's loopback as 10.0.2.2: that is Provisioner's address for the VM, so the
+        // TLS listener's certificate names it and the pointer merges from https://10.0.2.2:<tls port>.
+        var port = FreePort.Tcp();
+        tree.Edit("cluster.yaml", "  provisionerUrl: http://192.0.2.1:8080\n", $"  provisionerUrl: http://10.0.2.2:{port}\n");
         var name = $"vm-{firmware.ToString().ToLowerInvariant()}";
         BootVerification.WriteTestMachine(tree, artifacts, name, mac);
 
-        await using var server = await RunningServer.StartAsync(tree);
-        var bootUrl = $"http://10.0.2.2:{server.BaseAddress.Port}/boot.ipxe";
+        await using var server = await RunningServer.StartAsync(tree, o => o with
+        {
+            Listen = [new ListenAddress(IPAddress.Loopback, port)],
+            ListenTls = [new ListenAddress(IPAddress.Loopback, 0)],
+        });
+        var bootUrl = $"http://10.0.2.2:{port}/boot.ipxe";
         var clock = Stopwatch.StartNew();
         await using var vm = await QemuVm.StartAsync(new QemuBootOptions { Mac = mac, BootUrl = bootUrl, Firmware = firmware }, ct);
 

@@ -37,6 +37,15 @@ public sealed record QemuBootOptions
     /// directory that is deleted on dispose (the log stays available through <see cref="QemuVm.ConsoleLog"/>).</summary>
     public string? WorkDirectory { get; init; }
 
+    /// <summary>
+    /// Boot this kernel and initramfs directly (QEMU's <c>-kernel</c>), skipping the firmware's network boot: for tests of
+    /// the test initramfs itself. The NIC still comes up on <see cref="BootUrl"/>'s user network.
+    /// </summary>
+    public QemuDirectKernel? DirectKernel { get; init; }
+
     /// <summary>Appended verbatim to the QEMU command line.</summary>
     public IReadOnlyList<string> ExtraArgs { get; init; } = [];
 }
+
+/// <summary>A kernel, its initramfs and its command line for QEMU's direct kernel boot.</summary>
+public sealed record QemuDirectKernel(string Kernel, string Initramfs, string CommandLine);

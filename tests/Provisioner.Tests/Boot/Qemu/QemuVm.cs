@@ -87,7 +87,8 @@ public sealed partial class QemuVm : IAsyncDisposable
         // follows the machine through its reboot.
         if (!options.AllowReboot) args.Add("-no-reboot");
 
-        var nic = $"e1000,netdev=net0,mac={options.Mac},bootindex=1";
+        // Booting a kernel directly, the NIC must not come first in the boot order (its iPXE would try to netboot).
+        var nic = $"e1000,netdev=net0,mac={options.Mac}" + (options.DirectKernel is null ? ",bootindex=1" : "");
         switch (options.Firmware)
         {
             case QemuFirmware.Bios:
@@ -95,7 +96,7 @@ public sealed partial class QemuVm : IAsyncDisposable
                 // QEMU's default e1000 ROM is the combined iPXE image; name it only when we can find it.
                 if (FindFirst(RomCandidates("efi-e1000.rom").Concat(RomCandidates("pxe-e1000.rom"))) is { } biosRom)
                     nic += $",romfile={biosRom}";
-                args.AddRange(["-boot", "n"]);
+                if (options.DirectKernel is null) args.AddRange(["-boot", "n"]);
                 break;
             case QemuFirmware.Uefi:
                 args.AddRange(["-machine", "q35,accel=tcg"]);
@@ -108,6 +109,8 @@ public sealed partial class QemuVm : IAsyncDisposable
                 throw new ArgumentOutOfRangeException(nameof(options), options.Firmware, "unknown firmware");
         }
         args.AddRange(["-device", nic]);
+        if (options.DirectKernel is { } direct)
+            args.AddRange(["-kernel", direct.Kernel, "-initrd", direct.Initramfs, "-append", direct.CommandLine]);
         args.AddRange(options.ExtraArgs);
 
         // On a tap in a namespace QEMU must run inside it; 'ip netns exec' execs QEMU in place, so the PID is QEMU's.

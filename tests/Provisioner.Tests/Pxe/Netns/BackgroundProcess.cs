@@ -23,7 +23,8 @@ internal sealed class BackgroundProcess : IAsyncDisposable
         _pumps = Task.WhenAll(PumpAsync(process.StandardOutput), PumpAsync(process.StandardError));
     }
 
-    public static BackgroundProcess Start(string program, IEnumerable<string> arguments)
+    /// <param name="environment">Variables set for the program on top of this process's environment.</param>
+    public static BackgroundProcess Start(string program, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(program)
         {
@@ -33,6 +34,7 @@ internal sealed class BackgroundProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         foreach (var a in arguments) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + program);
         process.StandardInput.Close();
         return new BackgroundProcess(process, program + " " + string.Join(' ', psi.ArgumentList));
@@ -44,6 +46,15 @@ internal sealed class BackgroundProcess : IAsyncDisposable
     }
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>Waits until the program ends by itself; its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
 
     public async Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan timeout, CancellationToken cancellationToken)
     {
