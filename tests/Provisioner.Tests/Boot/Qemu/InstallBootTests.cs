@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Net;
 using System.Text.Json;
+using Provisioner.Hosting;
 using Provisioner.Inventory;
 using Provisioner.Tests.Support;
 
@@ -35,14 +37,21 @@ public sealed class InstallBootTests
         var artifacts = await TestBootArtifacts.EnsureAsync(ct);
 
         using var tree = new ProfileTree();
-        tree.Edit("cluster.yaml", "  provisionerUrl: http://192.0.2.1:8080\n", "");
+        // QEMU's user network reaches the host's loopback as 10.0.2.2: that is Provisioner's address for the VM, so the
+        // TLS listener's certificate names it and the pointer merges from https://10.0.2.2:<tls port>.
+        var port = FreePort.Tcp();
+        tree.Edit("cluster.yaml", "  provisionerUrl: http://192.0.2.1:8080\n", $"  provisionerUrl: http://10.0.2.2:{port}\n");
         var name = $"install-{firmware.ToString().ToLowerInvariant()}";
         BootVerification.WriteTestMachine(tree, artifacts, name, mac);
         tree.Edit("machines.yaml", $"      mac: {mac}", $"      mac: {mac}\n    installDisk: /dev/vda");
         var disk = Path.Combine(tree.Root, "disk.img");
         await File.WriteAllBytesAsync(disk, MarkerDisk(), ct);
 
-        await using var server = await RunningServer.StartAsync(tree);
+        await using var server = await RunningServer.StartAsync(tree, o => o with
+        {
+            Listen = [new ListenAddress(IPAddress.Loopback, port)],
+            ListenTls = [new ListenAddress(IPAddress.Loopback, 0)],
+        });
         var url = server.BaseAddress.ToString().TrimEnd('/');
         var options = new QemuBootOptions
         {
