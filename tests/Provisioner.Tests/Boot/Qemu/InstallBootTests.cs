@@ -97,11 +97,14 @@ public sealed class InstallBootTests
         var machine = await server.MachineAsync(name, ct);
         Assert.Equal(MachinePhases.Installed, machine.GetProperty("phase").GetString());
         var history = Stages(machine);
-        Assert.Equal(["ipxe", "kernel", "initrd", "ignition", "installed", "ipxe"], history.Select(h => h.Stage).Take(6));
+        // The installer's fetch is the pointer (plain HTTP); the installed system's first boot follows it over TLS.
+        Assert.Equal(["ipxe", "kernel", "initrd", "ignition", "ignition", "installed", "ipxe"], history.Select(h => h.Stage).Take(7));
         Assert.Equal("matched by mac; install to /dev/vda", history[0].Detail);
-        // The installed system's report carries the hash of what the installer fetched.
-        Assert.Equal("sha256:" + hash, history[4].Detail);
-        var diskBoots = history.Skip(5).ToList();
+        Assert.Contains("pointer", history[3].Detail, StringComparison.Ordinal);
+        Assert.Contains("config over TLS", history[4].Detail, StringComparison.Ordinal);
+        // The installed system's report carries the hash of the config it got.
+        Assert.Equal("sha256:" + hash, history[5].Detail);
+        var diskBoots = history.Skip(6).ToList();
         Assert.All(diskBoots, h => Assert.Equal("ipxe", h.Stage));
         Assert.All(diskBoots, h => Assert.Equal("matched by mac; boot from disk /dev/vda (installed)", h.Detail));
 
@@ -113,7 +116,7 @@ public sealed class InstallBootTests
             await WaitForInstallAsync(again, ct);
         output?.WriteLine($"{firmware}: installed again after {clock.Elapsed.TotalSeconds:F1} s");
         var after = Stages(await server.MachineAsync(name, ct)).Skip(history.Count).ToList();
-        Assert.Equal(["ipxe", "kernel", "initrd", "ignition", "installed"], after.Select(h => h.Stage).Take(5));
+        Assert.Equal(["ipxe", "kernel", "initrd", "ignition", "ignition", "installed"], after.Select(h => h.Stage).Take(6));
         Assert.Equal("matched by mac; install to /dev/vda", after[0].Detail);
         Assert.Equal(MachinePhases.Installed, (await server.MachineAsync(name, ct)).GetProperty("phase").GetString());
     }
