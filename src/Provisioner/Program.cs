@@ -2,7 +2,7 @@ using Provisioner.Cli;
 
 namespace Provisioner;
 
-public static class Program
+internal static class Program
 {
     public static Task<int> Main(string[] args) =>
         CommandLine.InvokeAsync(args, Console.Out, Console.Error, Environment.GetEnvironmentVariable, CancellationToken.None);

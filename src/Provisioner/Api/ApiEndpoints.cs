@@ -16,7 +16,7 @@ using Provisioner.Approval;
 namespace Provisioner.Api;
 
 /// <summary>Operator- and machine-facing API: health, metrics, machines, progress reports.</summary>
-public static partial class ApiEndpoints
+internal static partial class ApiEndpoints
 {
     public const int MaxProgressBodyBytes = 4096;
 

@@ -15,7 +15,7 @@ namespace Provisioner.Api;
 /// start. The operator API (machine lists with every MAC and UUID, state changes) answers it, or any request from a
 /// loopback address (the operator on the bootstrap host); everything else gets 401. Machine-facing endpoints stay open.
 /// </summary>
-public sealed class OperatorCredential(string clusterDirectory) : IHostedService
+internal sealed class OperatorCredential(string clusterDirectory) : IHostedService
 {
     public const string FileName = "operator.token";
 
@@ -53,7 +53,7 @@ public sealed class OperatorCredential(string clusterDirectory) : IHostedService
     }
 }
 
-public static class OperatorAccessExtensions
+internal static class OperatorAccessExtensions
 {
     public static IServiceCollection AddOperatorCredential(this IServiceCollection services, string clusterDirectory)
     {

@@ -10,14 +10,14 @@ using Provisioner.Primitives;
 namespace Provisioner.Api;
 
 /// <summary>What a reprovision did, for the operator who asked.</summary>
-public sealed record ReprovisionResult(string Machine, string Phase, IReadOnlyList<string> RevokedTokens, string Note);
+internal sealed record ReprovisionResult(string Machine, string Phase, IReadOnlyList<string> RevokedTokens, string Note);
 
 /// <summary>
 /// <c>POST /api/v1/machines/{name}/reprovision</c> (operator only): the machine's next boot provisions it afresh. A new
 /// round starts in its persisted state (no longer joined, earlier deliveries are history) and its bootstrap tokens
 /// are revoked, so the next config it fetches carries a fresh one and nothing handed out before still works.
 /// </summary>
-public static class ReprovisionEndpoint
+internal static class ReprovisionEndpoint
 {
     public static IEndpointRouteBuilder MapReprovision(this IEndpointRouteBuilder app)
     {

@@ -4,7 +4,7 @@ using Provisioner.Observability;
 namespace Provisioner.Approval;
 
 /// <summary>The approver's metrics, in the server's own registry (served at /metrics).</summary>
-public sealed class ApprovalMetrics
+internal sealed class ApprovalMetrics
 {
     public ApprovalMetrics(ProvisionerMetrics metrics)
     {

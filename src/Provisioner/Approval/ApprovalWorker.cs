@@ -21,7 +21,7 @@ namespace Provisioner.Approval;
 /// a fault in the leader's work — ends that term only: the approver says so in <c>/api/v1/approver</c> and
 /// <c>/readyz</c> and starts the next term after a capped exponential backoff (<see cref="Backoff"/>).
 /// </summary>
-public sealed class ApprovalWorker(
+internal sealed class ApprovalWorker(
     ClusterDirectoryPath clusterDirectory,
     ApproverOptions options,
     ApproverStatus status,

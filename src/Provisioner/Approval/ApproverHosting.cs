@@ -4,7 +4,7 @@ using Provisioner.Primitives;
 namespace Provisioner.Approval;
 
 /// <summary>Wires the CSR approver into the server: its services (its endpoint, <c>/api/v1/approver</c>, is in the operator API).</summary>
-public static class ApproverHosting
+internal static class ApproverHosting
 {
     public static IServiceCollection AddApprover(this IServiceCollection services, ApproverOptions options, ClusterDirectoryPath clusterDirectory)
     {

@@ -1,7 +1,7 @@
 namespace Provisioner.Approval;
 
 /// <summary>How the CSR approver inside <c>provisioner serve</c> connects, decides and elects a leader.</summary>
-public sealed record ApproverOptions
+internal sealed record ApproverOptions
 {
     public const string KubeconfigFileName = "provisioner-approver.kubeconfig";
 

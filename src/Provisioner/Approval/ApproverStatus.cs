@@ -1,7 +1,7 @@
 namespace Provisioner.Approval;
 
 /// <summary>What the approver is doing, for <c>/readyz</c> and <c>GET /api/v1/approver</c>.</summary>
-public static class ApproverStates
+internal static class ApproverStates
 {
     public const string Starting = "starting";
     public const string Disabled = "disabled";
@@ -11,16 +11,16 @@ public static class ApproverStates
 }
 
 /// <summary>One decision as shown to operators.</summary>
-public sealed record DecisionRecord(
+internal sealed record DecisionRecord(
     DateTimeOffset At, string Csr, string Signer, string Requester, string Decision, string Reason, string Message,
     string? Node, string? Machine);
 
-public sealed record ApproverView(
+internal sealed record ApproverView(
     string State, string? Detail, string Identity, string? Leader, string? Kubeconfig, int Pending, int Nodes,
     IReadOnlyList<DecisionRecord> RecentDecisions);
 
 /// <summary>Thread-safe state of the approver: written by the worker, read by HTTP handlers.</summary>
-public sealed class ApproverStatus(ApproverOptions options)
+internal sealed class ApproverStatus(ApproverOptions options)
 {
     private readonly object _gate = new();
     private readonly LinkedList<DecisionRecord> _recent = new();

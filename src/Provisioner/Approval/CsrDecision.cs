@@ -1,6 +1,6 @@
 namespace Provisioner.Approval;
 
-public enum CsrVerdict
+internal enum CsrVerdict
 {
     Approve,
     /// <summary>Not ours to approve, or not yet: another approver or a later pass may decide.</summary>
@@ -10,10 +10,10 @@ public enum CsrVerdict
 }
 
 /// <summary>What to do with one CSR and why. <see cref="Reason"/> is one of <see cref="CsrReasons"/>.</summary>
-public sealed record CsrDecision(CsrVerdict Verdict, string Reason, string Message, string? NodeName, string? MachineName);
+internal sealed record CsrDecision(CsrVerdict Verdict, string Reason, string Message, string? NodeName, string? MachineName);
 
 /// <summary>Stable, machine-readable reason codes (used in logs, metrics labels and approval conditions).</summary>
-public static class CsrReasons
+internal static class CsrReasons
 {
     public const string ApprovedFirstJoin = "approved-first-join";
     public const string ApprovedRenewal = "approved-renewal";

@@ -7,7 +7,7 @@ namespace Provisioner.Approval;
 /// policy stays free of Kubernetes types. <paramref name="Usages"/> are spelled as in the k8s API
 /// ("digital signature", "client auth", …).
 /// </summary>
-public sealed record CsrFacts(
+internal sealed record CsrFacts(
     string Name,
     string SignerName,
     ReadOnlyMemory<byte> Request,
@@ -27,7 +27,7 @@ public sealed record CsrFacts(
 }
 
 /// <summary>The signer names the policy understands; every other signer is left to someone else.</summary>
-public static class CsrSigners
+internal static class CsrSigners
 {
     public const string KubeletClient = "kubernetes.io/kube-apiserver-client-kubelet";
     public const string KubeletServing = "kubernetes.io/kubelet-serving";

@@ -5,7 +5,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Approval;
 
 /// <summary>What the policy asks about the world. The worker answers from profiles, tokens and the API server.</summary>
-public interface ICsrInventory
+internal interface ICsrInventory
 {
     /// <summary>The provisioned machine a node name belongs to (its name or one of its DNS names), or null.</summary>
     MachineFacts? FindMachineByNodeName(string nodeName);
@@ -36,7 +36,7 @@ public interface ICsrInventory
 }
 
 /// <summary>A machine from the profiles plus the time it last fetched its Ignition config.</summary>
-public sealed record MachineFacts(
+internal sealed record MachineFacts(
     string Name,
     ImmutableArray<string> DnsNames,
     ImmutableArray<IPAddress> Addresses,
@@ -51,10 +51,10 @@ public sealed record MachineFacts(
 }
 
 /// <summary>A Node object's name and the IPs from its status addresses.</summary>
-public sealed record NodeFacts(string Name, ImmutableArray<IPAddress> Addresses);
+internal sealed record NodeFacts(string Name, ImmutableArray<IPAddress> Addresses);
 
 /// <summary>An immutable, in-memory <see cref="ICsrInventory"/>: the worker builds one per reconcile pass.</summary>
-public sealed record InventorySnapshot(
+internal sealed record InventorySnapshot(
     ImmutableArray<MachineFacts> Machines,
     ImmutableDictionary<string, string> BootstrapTokenMachines,
     ImmutableArray<NodeFacts> Nodes,

@@ -16,7 +16,7 @@ namespace Provisioner.Approval;
 /// as a forgery, then shape (key, subject, SANs, usages), then identity (requester, machine, token),
 /// then timing, and the pending caps last: caps only hold back CSRs that would otherwise be approved.
 /// </remarks>
-public sealed class CsrPolicy
+internal sealed class CsrPolicy
 {
     private const string NodeUserPrefix = "system:node:";
     private const string NodesGroup = "system:nodes";

@@ -2,7 +2,7 @@ using System.Collections.Immutable;
 
 namespace Provisioner.Approval;
 
-public sealed record CsrPolicyOptions
+internal sealed record CsrPolicyOptions
 {
     public static CsrPolicyOptions Default { get; } = new();
 
@@ -27,7 +27,7 @@ public sealed record CsrPolicyOptions
 }
 
 /// <summary>Which subject keys are acceptable. Curves are NIST names ("P-256", "P-384", "P-521").</summary>
-public sealed record CsrKeyPolicy(ImmutableArray<string> EcdsaCurves, int MinimumRsaBits)
+internal sealed record CsrKeyPolicy(ImmutableArray<string> EcdsaCurves, int MinimumRsaBits)
 {
     public static CsrKeyPolicy Default { get; } = new(["P-256", "P-384"], 2048);
 }

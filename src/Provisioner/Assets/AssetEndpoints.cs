@@ -1,6 +1,6 @@
 namespace Provisioner.Assets;
 
-public static class AssetEndpoints
+internal static class AssetEndpoints
 {
     /// <summary>
     /// Maps GET and HEAD <c>/assets/{**path}</c> to <paramref name="server"/>. <paramref name="onRequest"/>,

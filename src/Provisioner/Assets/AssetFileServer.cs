@@ -16,7 +16,7 @@ namespace Provisioner.Assets;
 /// <see cref="SendFileResponseExtensions.SendFileAsync(HttpResponse, string, long, long?, CancellationToken)"/>
 /// with 64-bit offsets and are never buffered.
 /// </summary>
-public sealed class AssetFileServer(AssetsOptions options, ILogger<AssetFileServer>? logger = null)
+internal sealed class AssetFileServer(AssetsOptions options, ILogger<AssetFileServer>? logger = null)
 {
     private const string PlainText = "text/plain; charset=utf-8";
     private static readonly FileExtensionContentTypeProvider ContentTypes = new();

@@ -7,7 +7,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Assets;
 
 /// <summary>Which boot stage an asset fetch is, for machines that name themselves in the query.</summary>
-public static class BootAssetTracking
+internal static class BootAssetTracking
 {
     /// <summary>
     /// Records <c>kernel</c>/<c>initrd</c> when the request carries the identity the iPXE script put in the

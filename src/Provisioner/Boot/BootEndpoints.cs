@@ -12,7 +12,7 @@ using Provisioner.Primitives;
 namespace Provisioner.Boot;
 
 /// <summary><c>GET /boot.ipxe</c> and <c>GET /ipxe</c>: the network-boot entry points.</summary>
-public static class BootEndpoints
+internal static class BootEndpoints
 {
     public static IEndpointRouteBuilder MapBootEndpoints(this IEndpointRouteBuilder app)
     {

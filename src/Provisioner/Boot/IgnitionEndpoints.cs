@@ -20,7 +20,7 @@ namespace Provisioner.Boot;
 /// (prepared ahead by <see cref="PreparedIgnition"/>, plus its per-delivery report key), released once per
 /// provisioning round and recorded before it leaves (see <see cref="SecretDelivery"/>).
 /// </summary>
-public static class IgnitionEndpoints
+internal static class IgnitionEndpoints
 {
     /// <summary>Where the real config puts the machine's report key (mode 0600) and Provisioner's coordinates.</summary>
     public const string ReportKeyPath = "/etc/provisioner/report-key", EnvironmentPath = "/etc/provisioner/provisioner.env";

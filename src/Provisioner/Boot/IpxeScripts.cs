@@ -8,7 +8,7 @@ namespace Provisioner.Boot;
 /// The iPXE scripts Provisioner hands out. Each answer is a valid script: an unknown machine is told why
 /// and retries, instead of getting a 404 that would drop it into the firmware's next boot option.
 /// </summary>
-public static class IpxeScripts
+internal static class IpxeScripts
 {
     public const string ContentType = "text/plain; charset=utf-8";
     public const int RetrySeconds = 30;

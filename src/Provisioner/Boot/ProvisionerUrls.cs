@@ -4,7 +4,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Boot;
 
 /// <summary>The base URL written into scripts and configs a machine fetches next.</summary>
-public static class ProvisionerUrls
+internal static class ProvisionerUrls
 {
     /// <summary>
     /// The cluster's configured <c>provisionerUrl</c> when set; otherwise the scheme and host the machine

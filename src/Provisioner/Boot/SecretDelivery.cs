@@ -8,7 +8,7 @@ using Provisioner.Tokens;
 namespace Provisioner.Boot;
 
 /// <summary>How long tickets live and machines stay armed (see README, "Security model").</summary>
-public sealed record DeliveryOptions
+internal sealed record DeliveryOptions
 {
     /// <summary>A machine new to the profiles, or reprovisioned, may fetch its real config for this long.</summary>
     public TimeSpan ArmedWindow { get; init; } = TimeSpan.FromHours(2);

@@ -17,7 +17,7 @@ namespace Provisioner.Boot;
 /// What the TLS listener is made of: where it listens, where the plain-HTTP listener is (for the names the serving
 /// certificate must carry), the cluster directory holding the Provisioner CA, or the operator's own certificate.
 /// </summary>
-public sealed record TlsListenerOptions(IReadOnlyList<IPEndPoint> TlsListen, IReadOnlyList<IPEndPoint> HttpListen, string ClusterDirectory,
+internal sealed record TlsListenerOptions(IReadOnlyList<IPEndPoint> TlsListen, IReadOnlyList<IPEndPoint> HttpListen, string ClusterDirectory,
     string? CertificateFile = null, string? KeyFile = null);
 
 /// <summary>
@@ -26,7 +26,7 @@ public sealed record TlsListenerOptions(IReadOnlyList<IPEndPoint> TlsListen, IRe
 /// loads the operator's certificate. The pointer config pins <see cref="CaCertificatePem"/> and names
 /// <see cref="TlsBaseFor"/>; the real config's <c>provisioner.env</c> names <see cref="HttpBaseFor"/>.
 /// </summary>
-public sealed class ServingTls(TlsListenerOptions options, CatalogStore catalog, IServer server, ILogger<ServingTls> logger) : IHostedService
+internal sealed class ServingTls(TlsListenerOptions options, CatalogStore catalog, IServer server, ILogger<ServingTls> logger) : IHostedService
 {
     private ServingIdentity? _identity;
 
@@ -114,7 +114,7 @@ public sealed class ServingTls(TlsListenerOptions options, CatalogStore catalog,
     }
 }
 
-public static class SecretDeliveryServiceCollectionExtensions
+internal static class SecretDeliveryServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the TLS listener's identity, boot tickets and once-per-round delivery, and the arming of machines new

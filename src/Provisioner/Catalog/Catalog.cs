@@ -8,9 +8,9 @@ namespace Provisioner.Catalog;
 /// One consistent, validated view of the operator's files: profiles plus Ignition templates.
 /// Requests read a single snapshot, so a reload never mixes old profiles with new templates.
 /// </summary>
-public sealed record CatalogSnapshot(ProfileSet Profiles, IgnitionTemplateSet Templates, DateTimeOffset LoadedAt);
+internal sealed record CatalogSnapshot(ProfileSet Profiles, IgnitionTemplateSet Templates, DateTimeOffset LoadedAt);
 
-public static class CatalogLoader
+internal static class CatalogLoader
 {
     /// <summary>The base URL used to try-render every machine when no provisionerUrl is configured.</summary>
     public static readonly Uri PlaceholderBaseUrl = new("http://provisioner.invalid:8080/");

@@ -10,7 +10,7 @@ namespace Provisioner.Catalog;
 /// debounced (editors write in several steps) and an invalid tree is logged and ignored: the server keeps
 /// serving the last good snapshot until the operator fixes the files.
 /// </summary>
-public sealed class CatalogStore : IHostedService, IDisposable
+internal sealed class CatalogStore : IHostedService, IDisposable
 {
     private readonly ProfileSources _sources;
     private readonly IgnitionRenderer _renderer;

@@ -20,7 +20,7 @@ namespace Provisioner.Catalog;
 /// again before serving. For each Ignition request it hands out the machine's material, minting the machine's
 /// bootstrap token on first use.
 /// </summary>
-public sealed class ClusterAssetService(ClusterDirectoryPath clusterDirectory, ClusterRenderOptions options, CatalogStore catalog, IgnitionRenderer renderer,
+internal sealed class ClusterAssetService(ClusterDirectoryPath clusterDirectory, ClusterRenderOptions options, CatalogStore catalog, IgnitionRenderer renderer,
     MachineStateStore machineState, ProvisionerMetrics metrics, TimeProvider time, ILogger<ClusterAssetService> logger) : IHostedService
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -159,7 +159,7 @@ public sealed class ClusterAssetService(ClusterDirectoryPath clusterDirectory, C
 /// <summary>A machine's material for a prepared config, and until when serving it would mint no token.</summary>
 internal sealed record PreparedMaterial(MachineMaterial Material, DateTimeOffset ReusableUntil);
 
-public static class ClusterServiceCollectionExtensions
+internal static class ClusterServiceCollectionExtensions
 {
     /// <summary>Registers the cluster directory for <c>serve</c>: rendered on start, material per Ignition request, the token store.</summary>
     public static IServiceCollection AddClusterAssets(this IServiceCollection services, ClusterRenderOptions? options = null)

@@ -4,7 +4,7 @@ using Provisioner.Primitives;
 namespace Provisioner.Cli;
 
 /// <summary>The approver's <c>serve</c> flags applied to the resolved settings.</summary>
-public static class ApproverCommandLine
+internal static class ApproverCommandLine
 {
     /// <summary>An explicitly named kubeconfig that does not exist is an operator mistake, reported before starting.</summary>
     public static ServerOptions Apply(ServerOptions options, bool enabled, bool denyForged)

@@ -13,7 +13,7 @@ namespace Provisioner.Cli;
 /// <summary>
 /// The <c>provisioner</c> command line. Spellings of commands and options are stable: scripts depend on them.
 /// </summary>
-public static class CommandLine
+internal static class CommandLine
 {
     public static RootCommand Build(TextWriter stdout, TextWriter stderr, Func<string, string?> env)
     {

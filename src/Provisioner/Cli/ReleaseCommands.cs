@@ -7,7 +7,7 @@ using Provisioner.Primitives;
 namespace Provisioner.Cli;
 
 /// <summary><c>provisioner release …</c>: fill and inspect the release mirror's store. Spellings are stable.</summary>
-public static class ReleaseCommands
+internal static class ReleaseCommands
 {
     public static Command Build(TextWriter stdout, TextWriter stderr, Func<string, string?> env)
     {

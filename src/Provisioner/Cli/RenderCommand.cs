@@ -9,7 +9,7 @@ namespace Provisioner.Cli;
 /// <c>provisioner render --profiles DIR --out DIR</c>: writes the cluster directory (auth/, tls/, bootstrap-manifests/,
 /// manifests/, control-plane/, ignition/) with the same code <c>serve</c> runs on start. Safe to re-run.
 /// </summary>
-public static class RenderCommand
+internal static class RenderCommand
 {
     /// <summary>The settings' flags (--profiles, --templates, --cluster-dir, --config) are added by the caller from the settings table.</summary>
     public static Command Build(TextWriter stdout, Func<ParseResult, ServerOptions> resolve,

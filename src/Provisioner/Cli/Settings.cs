@@ -12,7 +12,7 @@ namespace Provisioner.Cli;
 /// callers and tests: each property is a <see cref="SettingsTable"/> key (its name, or its
 /// <see cref="ConfigurationKeyNameAttribute"/>), converted to and from configuration data by that name.
 /// </summary>
-public sealed record SettingsLayer(string? Profiles = null, string? Templates = null, string? Assets = null,
+internal sealed record SettingsLayer(string? Profiles = null, string? Templates = null, string? Assets = null,
     IReadOnlyList<string>? Listen = null, string? LogFormat = null, string? ClusterDir = null, string? Kubeconfig = null, string? Store = null, PxeSettingsLayer? Pxe = null,
     string? NoApprover = null, string? DenyForged = null, string? BaseUrl = null,
     IReadOnlyList<string>? ListenTls = null, string? TlsCert = null, string? TlsKey = null)
@@ -67,7 +67,7 @@ internal static class LayerData
 /// built-in defaults (Microsoft.Extensions.Configuration merges, the binder fills <see cref="ProvisionerSettings"/>,
 /// <see cref="SettingsValidator"/> checks before anything starts) and reports a bad value naming its flag.
 /// </summary>
-public static class Settings
+internal static class Settings
 {
     public const string DefaultConfigFile = "provisioner.yaml";
 

@@ -7,7 +7,7 @@ using Provisioner.Primitives;
 namespace Provisioner.Cluster;
 
 /// <summary>One file of the cluster directory; private files (keys, kubeconfigs with credentials) are 0600.</summary>
-public sealed record AssetFile(string Content, bool IsPrivate);
+internal sealed record AssetFile(string Content, bool IsPrivate);
 
 /// <summary>
 /// The cluster directory in memory, keyed by path relative to it (<c>tls/ca.crt</c>, <c>auth/admin.kubeconfig</c>,
@@ -15,7 +15,7 @@ public sealed record AssetFile(string Content, bool IsPrivate);
 /// keys and certificates in <c>tls/</c> and the bootstrap tokens; everything else is derived, so the same inputs
 /// always give the same bytes (which is what makes re-rendering a no-op).
 /// </summary>
-public sealed record ClusterAssetSet(ClusterTopology Topology, ImmutableSortedDictionary<string, AssetFile> Files)
+internal sealed record ClusterAssetSet(ClusterTopology Topology, ImmutableSortedDictionary<string, AssetFile> Files)
 {
     public const string AuthDir = "auth";
     public const string TlsDir = "tls";
@@ -84,7 +84,7 @@ public sealed record ClusterAssetSet(ClusterTopology Topology, ImmutableSortedDi
 }
 
 /// <summary>Reads the keys and certificates of a rendered <c>tls/</c> directory, or makes stand-ins for validation.</summary>
-public static class TlsMaterial
+internal static class TlsMaterial
 {
     /// <summary>Every file of the plan (certificates, keys, <c>sa.key</c>/<c>sa.pub</c>) by relative path.</summary>
     public static IEnumerable<string> FilesOf(ClusterPkiPlan plan) =>

@@ -5,7 +5,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Cluster;
 
 // Provisioner's CSR approver: its ClusterRole and kube-system Role, bound to the approver user.
-public static partial class ClusterManifests
+internal static partial class ClusterManifests
 {
     public const string ApproverRole = "provisioner:approver";
 

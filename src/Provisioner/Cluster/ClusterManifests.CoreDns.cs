@@ -5,7 +5,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Cluster;
 
 // CoreDNS: its service account, RBAC, Corefile, Deployment and the kube-dns Service.
-public static partial class ClusterManifests
+internal static partial class ClusterManifests
 {
     public static IReadOnlyList<object> CoreDns(ClusterTopology topology)
     {

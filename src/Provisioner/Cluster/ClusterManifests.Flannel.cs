@@ -5,7 +5,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Cluster;
 
 // The flannel pod network (VXLAN over podCidr).
-public static partial class ClusterManifests
+internal static partial class ClusterManifests
 {
     /// <summary>
     /// flannel with the VXLAN backend over <c>podCidr</c> (flannel's own kube-flannel.yml, in kube-system): its service

@@ -5,7 +5,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Cluster;
 
 // kube-proxy: its service account, RBAC, ConfigMap and DaemonSet.
-public static partial class ClusterManifests
+internal static partial class ClusterManifests
 {
     public static IReadOnlyList<object> KubeProxy(ClusterTopology topology)
     {

@@ -12,7 +12,7 @@ namespace Provisioner.Cluster;
 /// approver role, kube-proxy, CoreDNS and the pod network (flannel, unless <c>cluster.network: none</c>). File names
 /// sort in apply order. Each add-on is built in its own file (ClusterManifests.&lt;AddOn&gt;.cs).
 /// </summary>
-public static partial class ClusterManifests
+internal static partial class ClusterManifests
 {
     public const string NamespacesFile = "0000-namespaces.yaml";
     public const string BootstrapTokensFile = "0001-bootstrap-tokens.yaml";

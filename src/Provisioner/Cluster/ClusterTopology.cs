@@ -7,7 +7,7 @@ using Provisioner.Primitives;
 namespace Provisioner.Cluster;
 
 /// <summary>What a machine does in the bootstrap topology; decides which files its Ignition carries.</summary>
-public enum MachineKind
+internal enum MachineKind
 {
     /// <summary>Runs the temporary control plane (and, in a single-machine cluster, the permanent one).</summary>
     Bootstrap,
@@ -23,7 +23,7 @@ public enum MachineKind
 /// and steps aside. With no control-plane machine at all, the bootstrap machine runs etcd locally and stays the
 /// control plane (single-machine cluster).
 /// </summary>
-public sealed record ClusterTopology(
+internal sealed record ClusterTopology(
     ProfileSet Profiles,
     ImmutableArray<MachineSpec> ControlPlane,
     ImmutableArray<MachineSpec> Bootstrap,

@@ -10,7 +10,7 @@ namespace Provisioner.Cluster;
 /// which is a valid YAML double-quoted scalar, so no name or URL can change the document's structure; the tests
 /// load the result with KubernetesClient's own loader.
 /// </summary>
-public static class Kubeconfigs
+internal static class Kubeconfigs
 {
     /// <summary>A client-certificate kubeconfig (admin, controller-manager, scheduler, approver).</summary>
     public static string ForCertificate(string clusterName, string server, string caPem, string user, string certPem, string keyPem) =>

@@ -5,7 +5,7 @@ namespace Provisioner.Cluster;
 /// other labels in the kubernetes.io / k8s.io namespaces (NodeRestriction would reject them anyway), e.g.
 /// <c>node-role.kubernetes.io/control-plane</c>; those are applied through the API instead.
 /// </summary>
-public static class KubeletLabels
+internal static class KubeletLabels
 {
     private static readonly string[] AllowedKeys =
     [

@@ -9,7 +9,7 @@ using Provisioner.Tokens;
 namespace Provisioner.Cluster;
 
 /// <summary>A file a machine's Ignition writes: its path on the machine, contents and mode.</summary>
-public sealed record MachineFile(string Path, string Content, int Mode)
+internal sealed record MachineFile(string Path, string Content, int Mode)
 {
     public const int Public = 0b110_100_100; // 0644
     public const int Private = 0b110_000_000; // 0600
@@ -28,7 +28,7 @@ public sealed record MachineFile(string Path, string Content, int Mode)
 ///   cluster also its etcd pair and a bootstrap kubeconfig, since it stays the control plane.</item>
 /// </list>
 /// </summary>
-public sealed record MachineMaterial(
+internal sealed record MachineMaterial(
     MachineKind Kind,
     ClusterAssetSet Assets,
     BootstrapToken? Token,

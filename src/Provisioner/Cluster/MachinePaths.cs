@@ -1,7 +1,7 @@
 namespace Provisioner.Cluster;
 
 /// <summary>Where rendered assets live on a machine (kubeadm's layout, so its tooling and docs apply).</summary>
-public static class MachinePaths
+internal static class MachinePaths
 {
     public const string Kubernetes = "/etc/kubernetes";
     public const string Pki = "/etc/kubernetes/pki";

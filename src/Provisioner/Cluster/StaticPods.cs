@@ -9,7 +9,7 @@ namespace Provisioner.Cluster;
 /// with no API server, so a rebooted control-plane machine comes back without a checkpointer.
 /// The bootstrap machine's temporary control plane uses the same builders with its own etcd endpoints.
 /// </summary>
-public static class StaticPods
+internal static class StaticPods
 {
     /// <summary>The temporary control plane of <c>bootstrap-manifests/</c> (plus etcd in a single-machine cluster).</summary>
     public static IReadOnlyList<(string FileName, V1Pod Pod)> ForBootstrap(ClusterTopology topology, MachineSpec bootstrap)

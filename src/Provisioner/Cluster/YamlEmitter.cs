@@ -15,7 +15,7 @@ namespace Provisioner.Cluster;
 /// read as anything but the string they are (numbers, booleans, nulls, special characters) are written as JSON
 /// strings, which YAML reads as double-quoted scalars; multi-line text as literal blocks.
 /// </summary>
-public static partial class YamlEmitter
+internal static partial class YamlEmitter
 {
     public static string Serialize(object obj)
     {

@@ -8,7 +8,7 @@ namespace Provisioner.Hosting;
 /// (oversized body, malformed form) gets its 4xx with a reason, and anything unexpected a 500 with a short
 /// message and no stack trace; the details go to the log.
 /// </summary>
-public sealed class BadRequestGuard(RequestDelegate next, ILogger<BadRequestGuard> logger)
+internal sealed class BadRequestGuard(RequestDelegate next, ILogger<BadRequestGuard> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {

@@ -31,7 +31,7 @@ namespace Provisioner.Hosting;
 /// Composes the HTTP server: services, middleware and endpoints. Used by <c>provisioner serve</c> and by
 /// the tests, which start the very same server on a loopback port.
 /// </summary>
-public sealed class ProvisionerServer : IAsyncDisposable
+internal sealed class ProvisionerServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 

@@ -3,10 +3,10 @@ using System.Net;
 
 namespace Provisioner.Hosting;
 
-public enum LogFormat { Text, Json }
+internal enum LogFormat { Text, Json }
 
 /// <summary>Everything <c>provisioner serve</c> needs, resolved from flags, environment and provisioner.yaml.</summary>
-public sealed record ServerOptions
+internal sealed record ServerOptions
 {
     public required string ProfilesDirectory { get; init; }
     public required string TemplatesDirectory { get; init; }
@@ -47,7 +47,7 @@ public sealed record ServerOptions
 }
 
 /// <summary>An <c>ADDR:PORT</c> to listen on; IPv6 as <c>[::1]:8080</c>; port 0 picks a free port.</summary>
-public sealed record ListenAddress(IPAddress Address, int Port)
+internal sealed record ListenAddress(IPAddress Address, int Port)
 {
     public static readonly ListenAddress Default = new(IPAddress.Loopback, 8080);
 

@@ -5,7 +5,7 @@ using System.Text.Unicode;
 namespace Provisioner.Ignition;
 
 /// <summary>RFC 2397 <c>data:</c> URLs, the way Ignition configs carry file contents inline.</summary>
-public static class DataUrl
+internal static class DataUrl
 {
     /// <summary>Contents larger than this are gzip-compressed by <see cref="ForContents"/> when that makes them smaller.</summary>
     public const int CompressAbove = 4096;

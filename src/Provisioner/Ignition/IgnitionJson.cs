@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Provisioner.Ignition;
 
 /// <summary>The one place Ignition configs are turned into JSON.</summary>
-public static class IgnitionJson
+internal static class IgnitionJson
 {
     public static JsonSerializerOptions Options { get; } = new()
     {

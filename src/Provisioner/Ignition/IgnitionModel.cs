@@ -5,7 +5,7 @@ namespace Provisioner.Ignition;
 // The typed subset of the Ignition config spec (3.x) that Provisioner emits. Serialized with
 // System.Text.Json (see IgnitionJson); null members are omitted so the output stays minimal.
 
-public sealed record IgnitionConfig
+internal sealed record IgnitionConfig
 {
     [JsonPropertyName("ignition")] public required IgnitionSection Ignition { get; init; }
     [JsonPropertyName("kernelArguments")] public KernelArguments? KernelArguments { get; init; }
@@ -14,24 +14,24 @@ public sealed record IgnitionConfig
     [JsonPropertyName("systemd")] public Systemd? Systemd { get; init; }
 }
 
-public sealed record IgnitionSection
+internal sealed record IgnitionSection
 {
     [JsonPropertyName("version")] public required string Version { get; init; }
 }
 
-public sealed record KernelArguments
+internal sealed record KernelArguments
 {
     [JsonPropertyName("shouldExist")] public IReadOnlyList<string>? ShouldExist { get; init; }
     [JsonPropertyName("shouldNotExist")] public IReadOnlyList<string>? ShouldNotExist { get; init; }
 }
 
-public sealed record Passwd
+internal sealed record Passwd
 {
     [JsonPropertyName("users")] public IReadOnlyList<PasswdUser>? Users { get; init; }
     [JsonPropertyName("groups")] public IReadOnlyList<PasswdGroup>? Groups { get; init; }
 }
 
-public sealed record PasswdUser
+internal sealed record PasswdUser
 {
     [JsonPropertyName("name")] public required string Name { get; init; }
     [JsonPropertyName("sshAuthorizedKeys")] public IReadOnlyList<string>? SshAuthorizedKeys { get; init; }
@@ -41,26 +41,26 @@ public sealed record PasswdUser
     [JsonPropertyName("uid")] public int? Uid { get; init; }
 }
 
-public sealed record PasswdGroup
+internal sealed record PasswdGroup
 {
     [JsonPropertyName("name")] public required string Name { get; init; }
     [JsonPropertyName("gid")] public int? Gid { get; init; }
 }
 
-public sealed record Storage
+internal sealed record Storage
 {
     [JsonPropertyName("directories")] public IReadOnlyList<DirectoryEntry>? Directories { get; init; }
     [JsonPropertyName("files")] public IReadOnlyList<FileEntry>? Files { get; init; }
     [JsonPropertyName("links")] public IReadOnlyList<LinkEntry>? Links { get; init; }
 }
 
-public sealed record NodeUser
+internal sealed record NodeUser
 {
     [JsonPropertyName("id")] public int? Id { get; init; }
     [JsonPropertyName("name")] public string? Name { get; init; }
 }
 
-public sealed record DirectoryEntry
+internal sealed record DirectoryEntry
 {
     [JsonPropertyName("path")] public required string Path { get; init; }
     [JsonPropertyName("overwrite")] public bool? Overwrite { get; init; }
@@ -69,7 +69,7 @@ public sealed record DirectoryEntry
     [JsonPropertyName("group")] public NodeUser? Group { get; init; }
 }
 
-public sealed record FileEntry
+internal sealed record FileEntry
 {
     [JsonPropertyName("path")] public required string Path { get; init; }
     [JsonPropertyName("overwrite")] public bool? Overwrite { get; init; }
@@ -80,7 +80,7 @@ public sealed record FileEntry
     [JsonPropertyName("append")] public IReadOnlyList<Resource>? Append { get; init; }
 }
 
-public sealed record LinkEntry
+internal sealed record LinkEntry
 {
     [JsonPropertyName("path")] public required string Path { get; init; }
     [JsonPropertyName("target")] public required string Target { get; init; }
@@ -91,7 +91,7 @@ public sealed record LinkEntry
 }
 
 /// <summary>File contents: a <c>data:</c> URL for inline bytes, or an http(s) source with a hash.</summary>
-public sealed record Resource
+internal sealed record Resource
 {
     [JsonPropertyName("source")] public string? Source { get; init; }
     [JsonPropertyName("compression")] public string? Compression { get; init; }
@@ -99,23 +99,23 @@ public sealed record Resource
     [JsonPropertyName("httpHeaders")] public IReadOnlyList<HttpHeader>? HttpHeaders { get; init; }
 }
 
-public sealed record Verification
+internal sealed record Verification
 {
     [JsonPropertyName("hash")] public string? Hash { get; init; }
 }
 
-public sealed record HttpHeader
+internal sealed record HttpHeader
 {
     [JsonPropertyName("name")] public required string Name { get; init; }
     [JsonPropertyName("value")] public string? Value { get; init; }
 }
 
-public sealed record Systemd
+internal sealed record Systemd
 {
     [JsonPropertyName("units")] public IReadOnlyList<Unit>? Units { get; init; }
 }
 
-public sealed record Unit
+internal sealed record Unit
 {
     [JsonPropertyName("name")] public required string Name { get; init; }
     [JsonPropertyName("enabled")] public bool? Enabled { get; init; }
@@ -124,7 +124,7 @@ public sealed record Unit
     [JsonPropertyName("dropins")] public IReadOnlyList<Dropin>? Dropins { get; init; }
 }
 
-public sealed record Dropin
+internal sealed record Dropin
 {
     [JsonPropertyName("name")] public required string Name { get; init; }
     [JsonPropertyName("contents")] public string? Contents { get; init; }

@@ -4,7 +4,7 @@ using Microsoft.Net.Http.Headers;
 namespace Provisioner.Ignition;
 
 /// <summary>The outcome of <see cref="IgnitionNegotiation.Choose"/>: a version to serve, or why none fits (HTTP 406).</summary>
-public sealed record IgnitionNegotiationResult
+internal sealed record IgnitionNegotiationResult
 {
     public Version? Version { get; private init; }
     public string? ContentType { get; private init; }
@@ -24,7 +24,7 @@ public sealed record IgnitionNegotiationResult
 /// Picks the Ignition spec version to serve from the request's <c>Accept</c> header. Ignition sends
 /// <c>application/vnd.coreos.ignition+json;version=3.X.0, */*;q=0.1</c> naming the newest spec it reads.
 /// </summary>
-public static class IgnitionNegotiation
+internal static class IgnitionNegotiation
 {
     private enum Specificity { Any, AnyApplication, Generic, Versioned }
 

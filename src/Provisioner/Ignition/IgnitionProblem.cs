@@ -1,6 +1,6 @@
 namespace Provisioner.Ignition;
 
-public enum IgnitionSeverity
+internal enum IgnitionSeverity
 {
     /// <summary>Ignition would refuse the config (or apply something other than intended).</summary>
     Error,
@@ -9,13 +9,13 @@ public enum IgnitionSeverity
 }
 
 /// <summary>One finding of <see cref="IgnitionValidator"/>. <paramref name="Path"/> is a JSON path such as <c>$.storage.files[2].path</c>.</summary>
-public sealed record IgnitionProblem(IgnitionSeverity Severity, string Path, string Message)
+internal sealed record IgnitionProblem(IgnitionSeverity Severity, string Path, string Message)
 {
     public override string ToString() => $"{Severity.ToString().ToLowerInvariant()} at {Path}: {Message}";
 }
 
 /// <summary>Thrown by <see cref="IgnitionValidator.ThrowIfInvalid"/>; the message lists every error.</summary>
-public sealed class IgnitionValidationException(IReadOnlyList<IgnitionProblem> errors)
+internal sealed class IgnitionValidationException(IReadOnlyList<IgnitionProblem> errors)
     : Exception("Invalid Ignition config:" + string.Concat(errors.Select(e => "\n  " + e)))
 {
     public IReadOnlyList<IgnitionProblem> Errors { get; } = errors;

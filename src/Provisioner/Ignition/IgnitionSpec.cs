@@ -4,10 +4,10 @@ using System.Text.RegularExpressions;
 namespace Provisioner.Ignition;
 
 /// <summary>A part of a config that only exists from spec <paramref name="Since"/> on.</summary>
-public sealed record IgnitionFeature(string Path, string Description, Version Since);
+internal sealed record IgnitionFeature(string Path, string Description, Version Since);
 
 /// <summary>The Ignition config spec versions Provisioner can emit, and which of them a config fits in.</summary>
-public static partial class IgnitionSpec
+internal static partial class IgnitionSpec
 {
     public static Version V3_0 { get; } = new(3, 0, 0);
     public static Version V3_1 { get; } = new(3, 1, 0);

@@ -8,7 +8,7 @@ namespace Provisioner.Ignition;
 /// paths, duplicates, data URLs, hashes, modes, systemd units. Errors mean Ignition would refuse the
 /// config (the machine would not boot); warnings mean it would accept it but probably not do what was meant.
 /// </summary>
-public static class IgnitionValidator
+internal static class IgnitionValidator
 {
     public const string SystemdUnitDirectory = "/etc/systemd/system";
 

@@ -8,11 +8,11 @@ namespace Provisioner.Inventory;
 /// then opens nothing). <see cref="BoundTo"/> is the client address that asked <c>/ipxe</c> (null: any address);
 /// <see cref="UsedAt"/>/<see cref="UsedBy"/> say when and to which address the config it released went.
 /// </summary>
-public sealed record BootTicket(string Hash, DateTimeOffset IssuedAt, DateTimeOffset Expires, string? BoundTo,
+internal sealed record BootTicket(string Hash, DateTimeOffset IssuedAt, DateTimeOffset Expires, string? BoundTo,
     DateTimeOffset? UsedAt = null, string? UsedBy = null);
 
 /// <summary>Random one-time secrets (boot tickets, report keys) and the hashes persisted in their place.</summary>
-public static class MachineSecrets
+internal static class MachineSecrets
 {
     /// <summary>Tickets kept per machine: the newest, whatever loops a machine (or someone else) runs through <c>/ipxe</c>.</summary>
     public const int MaxTickets = 8;

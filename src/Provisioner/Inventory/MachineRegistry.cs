@@ -5,7 +5,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Inventory;
 
 /// <summary>The boot stages Provisioner can observe, in the order a machine goes through them.</summary>
-public static class BootStage
+internal static class BootStage
 {
     public const string Ipxe = "ipxe";
     public const string Kernel = "kernel";
@@ -13,10 +13,10 @@ public static class BootStage
     public const string Ignition = "ignition";
 }
 
-public sealed record StageEvent(string Stage, DateTimeOffset At, string? RemoteAddress, string? Detail);
+internal sealed record StageEvent(string Stage, DateTimeOffset At, string? RemoteAddress, string? Detail);
 
 /// <summary>What Provisioner has seen of one machine (known from the profiles, or discovered).</summary>
-public sealed record MachineObservation(
+internal sealed record MachineObservation(
     string Key,
     string? Name,
     bool Known,
@@ -31,7 +31,7 @@ public sealed record MachineObservation(
 /// and metrics. Not evidence for the approver: that is what <see cref="MachineStateStore"/> persists. Bounded: history per machine and the number of
 /// discovered machines are capped so that a flood of unknown MACs cannot exhaust memory.
 /// </summary>
-public sealed class MachineRegistry(TimeProvider time)
+internal sealed class MachineRegistry(TimeProvider time)
 {
     public const int MaxHistory = 32;
     public const int MaxDiscovered = 4096;

@@ -8,16 +8,16 @@ using Provisioner.Primitives;
 namespace Provisioner.Inventory;
 
 /// <summary>What Provisioner handed a machine: <see cref="What"/> is one of <see cref="DeliveryKinds"/>.</summary>
-public sealed record Delivery(string What, DateTimeOffset At, string? Address);
+internal sealed record Delivery(string What, DateTimeOffset At, string? Address);
 
-public static class DeliveryKinds
+internal static class DeliveryKinds
 {
     /// <summary>The machine's Ignition config, with its bootstrap token and keys.</summary>
     public const string Ignition = "ignition";
 }
 
 /// <summary>Where a known machine is in its provisioning, as persisted in the machine state file.</summary>
-public static class MachinePhases
+internal static class MachinePhases
 {
     /// <summary>Known from the profiles; nothing delivered yet.</summary>
     public const string Ready = "ready";
@@ -39,7 +39,7 @@ public static class MachinePhases
 /// installed system first reported from disk (<see cref="InstalledAt"/>). Either counts only in the round it happened
 /// in (not before the machine's <see cref="MachineState.ArmedAt"/>).
 /// </summary>
-public sealed record InstallProgress(DateTimeOffset? InstallingAt, DateTimeOffset? InstalledAt);
+internal sealed record InstallProgress(DateTimeOffset? InstallingAt, DateTimeOffset? InstalledAt);
 
 /// <summary>The persisted provisioning facts of one machine.</summary>
 /// <remarks>
@@ -51,7 +51,7 @@ public sealed record InstallProgress(DateTimeOffset? InstallingAt, DateTimeOffse
 /// <see cref="ReportKeyHash"/> is the hash of the report key the machine's last delivered config carries;
 /// <see cref="FirstSeenAt"/> is when the server first found the machine in the profiles (its first armed window).
 /// </para>
-public sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveries, DateTimeOffset? JoinedAt, DateTimeOffset? ArmedAt = null,
+internal sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveries, DateTimeOffset? JoinedAt, DateTimeOffset? ArmedAt = null,
     ImmutableArray<BootTicket> Tickets = default, string? ReportKeyHash = null, DateTimeOffset? FirstSeenAt = null)
 {
     public static MachineState New(string name) => new(name, [], null, Tickets: []);
@@ -100,7 +100,7 @@ public sealed record MachineState(string Name, ImmutableArray<Delivery> Deliveri
 /// for that machine afterwards. A change is on disk before the call that made it returns; changes made at the same
 /// time share one write (a boot storm costs a few writes, not one per machine).
 /// </summary>
-public sealed class MachineStateStore : IHostedService
+internal sealed class MachineStateStore : IHostedService
 {
     public const string RelativePath = "state/machines.json";
     /// <summary>Deliveries kept per machine: enough to see a re-fetch loop, bounded whatever a machine does.</summary>
@@ -343,7 +343,7 @@ public sealed class MachineStateStore : IHostedService
     private sealed record StoredStates([property: JsonPropertyName("machines")] ImmutableArray<MachineState> Machines);
 }
 
-public static class MachineStateServiceCollectionExtensions
+internal static class MachineStateServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the persisted machine state of <paramref name="clusterDirectory"/>, read when the server starts;

@@ -8,7 +8,7 @@ namespace Provisioner.Observability;
 /// Text from the network (paths, query values, reported details) must not reach a log line or an error reason raw:
 /// a CR/LF would forge a log line of its own, an ESC sequence would rewrite an operator's terminal.
 /// </summary>
-public static class ControlCharacters
+internal static class ControlCharacters
 {
     /// <summary><paramref name="text"/> with every control character written as an escape (\r, \n, \t, \u001b, …).</summary>
     public static string Escape(string text)

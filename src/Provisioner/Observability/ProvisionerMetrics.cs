@@ -6,7 +6,7 @@ namespace Provisioner.Observability;
 /// The server's Prometheus metrics, in a registry of its own (not the process-wide default) so that
 /// several servers in one process — as in the tests — do not share counters.
 /// </summary>
-public sealed class ProvisionerMetrics
+internal sealed class ProvisionerMetrics
 {
     public ProvisionerMetrics()
     {

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Provisioner.Observability;
 
-public static class RequestTelemetryExtensions
+internal static class RequestTelemetryExtensions
 {
     private const string MachineKey = "provisioner.machine";
 
@@ -21,7 +21,7 @@ public static class RequestTelemetryExtensions
 /// One structured log line and one metric sample per request: machine, endpoint, status, bytes, ms.
 /// Bytes are counted by wrapping the response body feature, which keeps sendfile for file responses.
 /// </summary>
-public sealed class RequestTelemetry(RequestDelegate next, ProvisionerMetrics metrics, ILogger<RequestTelemetry> logger)
+internal sealed class RequestTelemetry(RequestDelegate next, ProvisionerMetrics metrics, ILogger<RequestTelemetry> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {

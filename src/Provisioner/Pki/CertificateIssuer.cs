@@ -9,10 +9,10 @@ using Org.BouncyCastle.X509.Extension;
 namespace Provisioner.Pki;
 
 /// <summary>A CA certificate with the key that signs for it.</summary>
-public sealed record CertificateAuthority(X509Certificate Certificate, PkiKeyPair Key);
+internal sealed record CertificateAuthority(X509Certificate Certificate, PkiKeyPair Key);
 
 /// <summary>Issues X.509 v3 certificates with the extensions Kubernetes components expect.</summary>
-public static class CertificateIssuer
+internal static class CertificateIssuer
 {
     /// <summary>Certificates start this far in the past so that machines with a slightly slow clock accept them.</summary>
     public static readonly TimeSpan ClockSkewAllowance = TimeSpan.FromMinutes(5);

@@ -4,7 +4,7 @@ using System.Net;
 namespace Provisioner.Pki;
 
 [Flags]
-public enum ExtendedUsages
+internal enum ExtendedUsages
 {
     None = 0,
     ServerAuth = 1,
@@ -12,7 +12,7 @@ public enum ExtendedUsages
 }
 
 /// <summary>Subject of a certificate: one CN and any number of O (Kubernetes reads O as group names).</summary>
-public sealed record CertificateSubject(string CommonName, ImmutableArray<string> Organizations)
+internal sealed record CertificateSubject(string CommonName, ImmutableArray<string> Organizations)
 {
     public override string ToString() =>
         string.Join(", ", Organizations.Select(o => "O=" + o).Append("CN=" + CommonName));
@@ -23,7 +23,7 @@ public sealed record CertificateSubject(string CommonName, ImmutableArray<string
 /// (e.g. <c>etcd/ca</c> → <c>etcd/ca.crt</c> + <c>etcd/ca.key</c>). <see cref="IssuerName"/> is null for a
 /// self-signed CA.
 /// </summary>
-public sealed record CertificateSpec(
+internal sealed record CertificateSpec(
     string Name,
     string? IssuerName,
     CertificateSubject Subject,

@@ -9,7 +9,7 @@ using Provisioner.Primitives;
 
 namespace Provisioner.Pki;
 
-public enum PkiAction
+internal enum PkiAction
 {
     /// <summary>Nothing usable existed; a new key and certificate were written.</summary>
     Created,
@@ -19,9 +19,9 @@ public enum PkiAction
     Reissued,
 }
 
-public sealed record PkiItemResult(string Name, PkiAction Action, string? Reason = null);
+internal sealed record PkiItemResult(string Name, PkiAction Action, string? Reason = null);
 
-public sealed record PkiRenderResult(ImmutableArray<PkiItemResult> Items)
+internal sealed record PkiRenderResult(ImmutableArray<PkiItemResult> Items)
 {
     public IEnumerable<string> Created => Names(PkiAction.Created);
     public IEnumerable<string> Reused => Names(PkiAction.Reused);
@@ -38,7 +38,7 @@ public sealed record PkiRenderResult(ImmutableArray<PkiItemResult> Items)
 /// matches the plan, and a CA is never replaced. CA files present before the first render are used as
 /// a bring-your-own CA, as kubeadm does.
 /// </summary>
-public static class ClusterPki
+internal static class ClusterPki
 {
     private static readonly ConcurrentDictionary<string, SemaphoreSlim> DirLocks = new();
 

@@ -5,7 +5,7 @@ using Provisioner.Profiles;
 
 namespace Provisioner.Pki;
 
-public sealed record PkiOptions
+internal sealed record PkiOptions
 {
     public KeyAlgorithm KeyAlgorithm { get; init; } = KeyAlgorithm.EcdsaP256;
 
@@ -53,7 +53,7 @@ public sealed record PkiOptions
 /// etcd certs are per control-plane machine (kubeadm writes one <c>etcd/server.crt</c> per node; we render for all);
 /// with no control-plane machine they are for the bootstrap machine, which then runs etcd itself.
 /// </summary>
-public sealed partial record ClusterPkiPlan(PkiOptions Options, ImmutableArray<CertificateSpec> Certificates)
+internal sealed partial record ClusterPkiPlan(PkiOptions Options, ImmutableArray<CertificateSpec> Certificates)
 {
     public const string KubernetesCa = "ca";
     public const string EtcdCa = "etcd/ca";

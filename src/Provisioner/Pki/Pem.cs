@@ -12,7 +12,7 @@ namespace Provisioner.Pki;
 /// <c>tls.X509KeyPair</c> (etcd, kubelet) and openssl all accept it for both RSA and ECDSA. Reading also
 /// accepts the legacy <c>EC PRIVATE KEY</c> / <c>RSA PRIVATE KEY</c> forms for bring-your-own CAs.
 /// </summary>
-public static class Pem
+internal static class Pem
 {
     public static string EncodeCertificate(X509Certificate certificate) => Encode("CERTIFICATE", certificate.GetEncoded());
 

@@ -9,7 +9,7 @@ using Org.BouncyCastle.Security;
 namespace Provisioner.Pki;
 
 /// <summary>Key types the provisioner generates. ECDSA P-256 is the default: small, fast and accepted by every kube component.</summary>
-public enum KeyAlgorithm
+internal enum KeyAlgorithm
 {
     EcdsaP256,
     Rsa2048,
@@ -18,7 +18,7 @@ public enum KeyAlgorithm
 }
 
 /// <summary>A private key and the public key derived from it.</summary>
-public sealed record PkiKeyPair(AsymmetricKeyParameter Private, AsymmetricKeyParameter Public)
+internal sealed record PkiKeyPair(AsymmetricKeyParameter Private, AsymmetricKeyParameter Public)
 {
     /// <summary>The algorithm when it is one the provisioner generates; null for other keys (e.g. a bring-your-own P-384 CA).</summary>
     public KeyAlgorithm? Algorithm => PkiKeys.AlgorithmOf(Public);
@@ -37,7 +37,7 @@ public sealed record PkiKeyPair(AsymmetricKeyParameter Private, AsymmetricKeyPar
     };
 }
 
-public static class PkiKeys
+internal static class PkiKeys
 {
     /// <summary>One generator for the whole process: seeding a SecureRandom is the expensive part.</summary>
     internal static SecureRandom Random { get; } = new();
@@ -114,4 +114,4 @@ public static class PkiKeys
 }
 
 /// <summary>A PKI problem an operator has to resolve (missing CA key, mismatched pair, unreadable file).</summary>
-public sealed class PkiException(string message, Exception? inner = null) : Exception(message, inner);
+internal sealed class PkiException(string message, Exception? inner = null) : Exception(message, inner);

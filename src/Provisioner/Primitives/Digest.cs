@@ -8,7 +8,7 @@ namespace Provisioner.Primitives;
 /// algorithm registries and the OCI image spec require; other well-formed algorithms are reported as unsupported
 /// rather than as malformed.
 /// </summary>
-public sealed partial record Digest
+internal sealed partial record Digest
 {
     private Digest(string hex) => Hex = hex;
 
@@ -63,7 +63,7 @@ public sealed partial record Digest
 }
 
 /// <summary>Content did not hash to what it was supposed to; the message names what, expected and actual.</summary>
-public sealed class DigestMismatchException(string what, Digest expected, Digest actual)
+internal sealed class DigestMismatchException(string what, Digest expected, Digest actual)
     : IOException($"{what}: sha256 mismatch: expected {expected.Hex}, got {actual.Hex}")
 {
     public Digest Expected { get; } = expected;

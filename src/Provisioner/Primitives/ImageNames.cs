@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Provisioner.Primitives;
 
 /// <summary>Repository names and tags as the OCI Distribution spec allows them.</summary>
-public static partial class ImageNames
+internal static partial class ImageNames
 {
     public const int MaxNameLength = 255;
 

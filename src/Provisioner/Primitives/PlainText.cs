@@ -5,7 +5,7 @@ using Provisioner.Observability;
 namespace Provisioner.Primitives;
 
 /// <summary>The one shape of every 4xx answer: <c>"&lt;status&gt; &lt;phrase&gt;: &lt;reason&gt;"</c> as plain text.</summary>
-public static class PlainText
+internal static class PlainText
 {
     /// <remarks>Reasons often quote what the client sent: control characters in it are escaped.</remarks>
     public static IResult Problem(int status, string reason) =>

@@ -6,7 +6,7 @@ namespace Provisioner.Profiles;
 /// Reads what a machine sent in the query string. iPXE expands unknown settings to empty strings,
 /// so empty values mean "not sent"; a value that is present but malformed is a 400 with the reason.
 /// </summary>
-public static class BootQuery
+internal static class BootQuery
 {
     public const int MaxValueLength = 128;
 

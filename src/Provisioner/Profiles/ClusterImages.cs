@@ -14,7 +14,7 @@ namespace Provisioner.Profiles;
 ///   project publishes none; Fedora CoreOS has no kubelet package) and flannel's own images.</item>
 /// </list>
 /// </summary>
-public static partial class ClusterImages
+internal static partial class ClusterImages
 {
     public const string ApiServer = "kube-apiserver";
     public const string ControllerManager = "kube-controller-manager";

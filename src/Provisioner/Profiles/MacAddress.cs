@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Provisioner.Profiles;
 
 /// <summary>A 48-bit MAC address; parses <c>aa:bb:..</c>, <c>aa-bb-..</c> (iPXE's hexhyp) and <c>aabb..</c>.</summary>
-public readonly record struct MacAddress(ulong Value)
+internal readonly record struct MacAddress(ulong Value)
 {
     public static bool TryParse(string? text, out MacAddress mac)
     {

@@ -1,7 +1,7 @@
 namespace Provisioner.Profiles;
 
 /// <summary>What a booting machine told us about itself (all optional; iPXE sends what it knows).</summary>
-public sealed record MachineQuery(MacAddress? Mac, Guid? Uuid, string? Serial, string? Hostname)
+internal sealed record MachineQuery(MacAddress? Mac, Guid? Uuid, string? Serial, string? Hostname)
 {
     public bool IsEmpty => Mac is null && Uuid is null && Serial is null && Hostname is null;
 
@@ -20,10 +20,10 @@ public sealed record MachineQuery(MacAddress? Mac, Guid? Uuid, string? Serial, s
     }.OfType<string>());
 }
 
-public enum SelectorKind { Uuid, Mac, Serial, Hostname }
+internal enum SelectorKind { Uuid, Mac, Serial, Hostname }
 
 /// <summary>SMBIOS system UUIDs that identify nothing.</summary>
-public static class SmbiosUuid
+internal static class SmbiosUuid
 {
     private static readonly Guid AllOnes = new("ffffffff-ffff-ffff-ffff-ffffffffffff");
 
@@ -34,7 +34,7 @@ public static class SmbiosUuid
     public static bool IsPlaceholder(Guid uuid) => uuid == Guid.Empty || uuid == AllOnes;
 }
 
-public sealed record MachineMatch(MachineSpec Machine, SelectorKind MatchedBy);
+internal sealed record MachineMatch(MachineSpec Machine, SelectorKind MatchedBy);
 
 /// <summary>
 /// Finds the profile of a booting machine. Precedence is UUID &gt; MAC &gt; serial &gt; hostname: the
@@ -42,7 +42,7 @@ public sealed record MachineMatch(MachineSpec Machine, SelectorKind MatchedBy);
 /// blank or "To Be Filled By O.E.M.", and host names are whatever DHCP said. The loader guarantees that
 /// no selector value is claimed by two machines, so at each level there is at most one candidate.
 /// </summary>
-public static class MachineMatcher
+internal static class MachineMatcher
 {
     public static MachineMatch? Match(ProfileSet profiles, MachineQuery query)
     {

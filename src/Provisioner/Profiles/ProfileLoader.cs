@@ -9,14 +9,14 @@ using YamlDotNet.RepresentationModel;
 namespace Provisioner.Profiles;
 
 /// <summary>Where the loader finds the operator's files.</summary>
-public sealed record ProfileSources(string ProfilesDirectory, string TemplatesDirectory);
+internal sealed record ProfileSources(string ProfilesDirectory, string TemplatesDirectory);
 
 /// <summary>
 /// Loads every <c>*.yaml</c>/<c>*.yml</c> file below the profiles directory. A file may hold any of the
 /// top-level sections <c>cluster</c> (exactly one in the tree), <c>roles</c> and <c>machines</c>, so an operator
 /// can keep one file per cluster or one per machine. Every problem in the tree is collected before failing.
 /// </summary>
-public static partial class ProfileLoader
+internal static partial class ProfileLoader
 {
     public static readonly IReadOnlySet<string> KnownSections = new HashSet<string> { "cluster", "roles", "machines", "release" };
 

@@ -4,7 +4,7 @@ using System.Net;
 namespace Provisioner.Profiles;
 
 /// <summary>Everything an operator wrote in <c>profiles/</c>, validated and immutable.</summary>
-public sealed record ProfileSet(
+internal sealed record ProfileSet(
     ClusterSpec Cluster,
     ImmutableDictionary<string, RoleSpec> Roles,
     ImmutableArray<MachineSpec> Machines,
@@ -24,7 +24,7 @@ public sealed record ProfileSet(
         machine.InstallDisk ?? (Roles.TryGetValue(machine.Role, out var role) ? role.InstallDisk : null);
 }
 
-public sealed record ClusterSpec(
+internal sealed record ClusterSpec(
     string Name,
     string BaseDomain,
     string ApiEndpoint,
@@ -55,7 +55,7 @@ public sealed record ClusterSpec(
     public static readonly ImmutableArray<string> Networks = [NetworkFlannel, NetworkNone];
 }
 
-public sealed record RoleSpec(
+internal sealed record RoleSpec(
     string Name,
     BootSpec Boot,
     string IgnitionTemplate,
@@ -73,7 +73,7 @@ public sealed record RoleSpec(
 }
 
 /// <summary>What iPXE loads. Kernel and initrds are paths below <c>/assets</c> or absolute http(s) URLs.</summary>
-public sealed record BootSpec(string Kernel, ImmutableArray<string> Initrds, ImmutableArray<string> Args)
+internal sealed record BootSpec(string Kernel, ImmutableArray<string> Initrds, ImmutableArray<string> Args)
 {
     /// <summary>
     /// iPXE lines that boot an installed machine from its disk (<c>boot.localBoot</c>); empty: Provisioner's own
@@ -82,9 +82,9 @@ public sealed record BootSpec(string Kernel, ImmutableArray<string> Initrds, Imm
     public ImmutableArray<string> LocalBoot { get; init; } = [];
 }
 
-public sealed record TaintSpec(string Key, string? Value, string Effect);
+internal sealed record TaintSpec(string Key, string? Value, string Effect);
 
-public sealed record MachineSpec(
+internal sealed record MachineSpec(
     string Name,
     string Role,
     MachineSelectors Select,
@@ -97,14 +97,14 @@ public sealed record MachineSpec(
     public string Fqdn(ClusterSpec cluster) => $"{Name}.{cluster.Domain}";
 }
 
-public sealed record MachineSelectors(
+internal sealed record MachineSelectors(
     ImmutableArray<MacAddress> Macs,
     Guid? Uuid,
     string? Serial,
     string? Hostname);
 
 /// <summary>Static addressing when <see cref="Address"/> is set, DHCP otherwise.</summary>
-public sealed record NetworkSpec(
+internal sealed record NetworkSpec(
     bool Dhcp,
     string? Interface,
     IPAddress? Address,
@@ -116,7 +116,7 @@ public sealed record NetworkSpec(
 }
 
 /// <summary>A place in an operator's file, for messages that point at it.</summary>
-public sealed record SourceLocation(string File, int Line, int Column)
+internal sealed record SourceLocation(string File, int Line, int Column)
 {
     public override string ToString() => $"{File}:{Line}:{Column}";
 }

@@ -7,7 +7,7 @@ namespace Provisioner.Profiles;
 /// The <c>release:</c> section of the profiles: which Kubernetes version, which component images (by tag and
 /// digest), and which OS boot artifacts per architecture (by source URL and sha256).
 /// </summary>
-public sealed record ReleaseSpec(
+internal sealed record ReleaseSpec(
     string KubernetesVersion,
     ImmutableArray<ReleaseImage> Images,
     ImmutableArray<ReleaseArtifact> Artifacts,
@@ -30,20 +30,20 @@ public sealed record ReleaseSpec(
 }
 
 /// <summary>A component image: <c>registry/repository:tag</c> pinned to <see cref="Digest"/>.</summary>
-public sealed record ReleaseImage(string Component, string Registry, string Repository, string Tag, Digest Digest)
+internal sealed record ReleaseImage(string Component, string Registry, string Repository, string Tag, Digest Digest)
 {
     public string Reference => $"{Registry}/{Repository}:{Tag}";
     public string PinnedReference => $"{Registry}/{Repository}@{Digest}";
 }
 
 /// <summary>An OS boot artifact for one architecture, fetched from <see cref="Source"/> and verified against <see cref="Sha256"/>.</summary>
-public sealed record ReleaseArtifact(string Name, string Architecture, Uri Source, Digest Sha256)
+internal sealed record ReleaseArtifact(string Name, string Architecture, Uri Source, Digest Sha256)
 {
     public override string ToString() => $"{Name} ({Architecture})";
 }
 
 /// <summary>Architecture names as Fedora CoreOS streams spell them, and iPXE's <c>${buildarch}</c> mapped onto them.</summary>
-public static class Architectures
+internal static class Architectures
 {
     public static readonly ImmutableArray<string> Known = ["x86_64", "aarch64", "ppc64le", "s390x"];
     public const string Default = "x86_64";

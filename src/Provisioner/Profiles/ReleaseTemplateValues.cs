@@ -4,7 +4,7 @@ namespace Provisioner.Profiles;
 /// The <c>release</c> values Ignition templates see. Always present (empty lists, <c>present: false</c>) so
 /// templates render under strict variables whether or not the profiles have a release section.
 /// </summary>
-public static class ReleaseTemplateValues
+internal static class ReleaseTemplateValues
 {
     public static IReadOnlyDictionary<string, object> For(ReleaseSpec? release, Uri provisionerBaseUrl) =>
         new Dictionary<string, object>(StringComparer.Ordinal)

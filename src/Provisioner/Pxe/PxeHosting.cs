@@ -18,7 +18,7 @@ namespace Provisioner.Pxe;
 /// Wires TFTP and ProxyDHCP into the server. Everything that depends on the host (the iPXE files, the interface)
 /// is checked here, before anything starts, and reported as one clear line naming the setting to fix.
 /// </summary>
-public static class PxeHosting
+internal static class PxeHosting
 {
     /// <summary>The resolved iPXE binaries, name → path; registered only when a PXE service is on.</summary>
     public sealed record ResolvedBinaries(IReadOnlyDictionary<string, string> Files);

@@ -10,7 +10,7 @@ namespace Provisioner.Pxe;
 /// <c>GET/HEAD /pxe/{name}</c>: the iPXE binaries over HTTP, for UEFI HTTP boot clients that ProxyDHCP points here.
 /// Only the well-known names are served, from the resolved iPXE files, never an arbitrary path.
 /// </summary>
-public static class PxeHttp
+internal static class PxeHttp
 {
     public const string PathPrefix = "pxe/";
 

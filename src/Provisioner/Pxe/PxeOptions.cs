@@ -15,7 +15,7 @@ namespace Provisioner.Pxe;
 /// Send iPXE option ROMs through our own iPXE build once (TFTP) before they get boot.ipxe, so every machine boots
 /// the same iPXE whatever its NIC ships with.
 /// </param>
-public sealed record PxeOptions(
+internal sealed record PxeOptions(
     IPEndPoint? Tftp,
     string? ProxyDhcpInterface,
     string IpxeDirectory = Provisioner.Pxe.Tftp.IpxeBinaries.DebianDirectory,

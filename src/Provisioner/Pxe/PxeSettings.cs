@@ -6,7 +6,7 @@ namespace Provisioner.Pxe;
 
 /// <summary>PXE settings as given on one layer (flags, environment or provisioner.yaml); null = not given there.</summary>
 /// <remarks>Property names are the settings' keys (see Cli/SettingsTable.cs) except where a key name says otherwise.</remarks>
-public sealed record PxeSettingsLayer(string? Tftp = null, string? ProxyDhcp = null,
+internal sealed record PxeSettingsLayer(string? Tftp = null, string? ProxyDhcp = null,
     [property: Microsoft.Extensions.Configuration.ConfigurationKeyName("ipxeDir")] string? IpxeDirectory = null,
     string? UefiBootFile = null, string? TftpRoot = null,
     [property: Microsoft.Extensions.Configuration.ConfigurationKeyName("pxeChainFirst")] string? ChainFirst = null);
@@ -15,7 +15,7 @@ public sealed record PxeSettingsLayer(string? Tftp = null, string? ProxyDhcp = n
 /// Checking the PXE settings. Their spellings (flags, PROVISIONER_* variables, provisioner.yaml keys) are declared
 /// once in the command line's settings table (Cli/SettingsTable.cs) like every other setting; what a valid value is stays here.
 /// </summary>
-public static class PxeSettings
+internal static class PxeSettings
 {
     /// <summary>The PXE options from the settings' text; the first bad value throws, naming its flag.</summary>
     internal static PxeOptions? ToOptions(string? tftpText, string? proxyDhcp, string? ipxeDir, string? uefiBootFile, string? tftpRoot, bool chainFirst)

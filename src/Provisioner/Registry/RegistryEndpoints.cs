@@ -18,7 +18,7 @@ namespace Provisioner.Registry;
 /// Every write (push, delete, upload) is 405 <c>UNSUPPORTED</c>: images enter only through
 /// <c>provisioner release import-image</c>, verified.
 /// </summary>
-public static class RegistryEndpoints
+internal static class RegistryEndpoints
 {
     public const string ApiVersionHeader = "Docker-Distribution-API-Version";
     public const string DigestHeader = "Docker-Content-Digest";

@@ -7,7 +7,7 @@ namespace Provisioner.Registry;
 /// The error body of the OCI Distribution spec: <c>{"errors":[{"code":"…","message":"…"}]}</c>. Registry clients
 /// (skopeo, containerd, podman) read the code; people read the message.
 /// </summary>
-public static class RegistryErrors
+internal static class RegistryErrors
 {
     public const string BlobUnknown = "BLOB_UNKNOWN";
     public const string ManifestUnknown = "MANIFEST_UNKNOWN";

@@ -11,7 +11,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Release;
 
 /// <summary>How <see cref="ArtifactSync"/> fetches: parallelism, retries, and an optional air-gap directory.</summary>
-public sealed record SyncOptions
+internal sealed record SyncOptions
 {
     /// <summary>Artifacts downloaded at once.</summary>
     public int Concurrency { get; init; } = 3;
@@ -25,9 +25,9 @@ public sealed record SyncOptions
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
 
-public enum SyncOutcome { AlreadyPresent, Downloaded, Failed }
+internal enum SyncOutcome { AlreadyPresent, Downloaded, Failed }
 
-public sealed record SyncResult(ReleaseArtifact Artifact, SyncOutcome Outcome, string? Error = null);
+internal sealed record SyncResult(ReleaseArtifact Artifact, SyncOutcome Outcome, string? Error = null);
 
 /// <summary>
 /// Mirrors a release's boot artifacts into the <see cref="ContentStore"/>. Each artifact is fetched once: in this
@@ -37,7 +37,7 @@ public sealed record SyncResult(ReleaseArtifact Artifact, SyncOutcome Outcome, s
 /// file hashes to the release's sha256 is it renamed into <c>blobs/</c>; on a mismatch the part is deleted and the
 /// error names the artifact, the expected and the actual digest (never retried: the origin serves wrong bytes).
 /// </summary>
-public sealed class ArtifactSync(ContentStore store, HttpClient http, SyncOptions options, ILogger logger, ISyncProgress? progress = null)
+internal sealed class ArtifactSync(ContentStore store, HttpClient http, SyncOptions options, ILogger logger, ISyncProgress? progress = null)
 {
     private readonly ConcurrentDictionary<string, Lazy<Task<SyncOutcome>>> _inFlight = new(StringComparer.Ordinal);
 

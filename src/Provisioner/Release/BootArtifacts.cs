@@ -4,10 +4,10 @@ using Provisioner.Primitives;
 namespace Provisioner.Release;
 
 /// <summary>A boot reference (<c>kernel: fcos/kernel</c>) that names a release artifact, and whether the store has it yet.</summary>
-public sealed record BootArtifact(string Name, string Architecture, Digest? Sha256, bool Present);
+internal sealed record BootArtifact(string Name, string Architecture, Digest? Sha256, bool Present);
 
 /// <summary>Turns the names in roles' boot fields into release artifacts for one machine's architecture.</summary>
-public static class BootArtifacts
+internal static class BootArtifacts
 {
     /// <summary>
     /// A resolver for the iPXE script of a machine (Boot/IpxeScripts.cs): null for references the release does not name

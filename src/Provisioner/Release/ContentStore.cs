@@ -9,7 +9,7 @@ namespace Provisioner.Release;
 /// content hashed to its name: writers stream into a temporary file in the same file system, hash while
 /// writing and rename at the end, so readers (the HTTP server, other processes) never see a partial or wrong blob.
 /// </summary>
-public sealed class ContentStore
+internal sealed class ContentStore
 {
     public const UnixFileMode BlobMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
     private const int BufferSize = 1 << 20;

@@ -11,7 +11,7 @@ namespace Provisioner.Release;
 /// optionally the metal disk image (<c>formats."raw.xz".disk</c>), into release artifacts named
 /// <c>&lt;prefix&gt;/kernel</c>, <c>&lt;prefix&gt;/initramfs.img</c>, <c>&lt;prefix&gt;/rootfs.img</c>, <c>&lt;prefix&gt;/metal.raw.xz</c>.
 /// </summary>
-public static class CoreOsStream
+internal static class CoreOsStream
 {
     private static readonly (string Format, string Key, string Name)[] PxeArtifacts =
         [("pxe", "kernel", "kernel"), ("pxe", "initramfs", "initramfs.img"), ("pxe", "rootfs", "rootfs.img")];

@@ -11,7 +11,7 @@ namespace Provisioner.Release;
 /// digest that belongs to it (so <c>/v2/a/blobs/…</c> does not serve blobs only imported for <c>b</c>).
 /// Stored as <c>&lt;store&gt;/repositories/&lt;name&gt;/index.json</c>, replaced atomically.
 /// </summary>
-public sealed record RepositoryIndex(
+internal sealed record RepositoryIndex(
     [property: JsonPropertyName("tags")] ImmutableSortedDictionary<string, string> Tags,
     [property: JsonPropertyName("manifests")] ImmutableSortedDictionary<string, string> Manifests,
     [property: JsonPropertyName("blobs")] ImmutableSortedSet<string> Blobs)
@@ -26,7 +26,7 @@ public sealed record RepositoryIndex(
 }
 
 /// <summary>Reads and updates the repository indexes of a <see cref="ContentStore"/>.</summary>
-public sealed class ImageRepositories(ContentStore store)
+internal sealed class ImageRepositories(ContentStore store)
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 

@@ -1,7 +1,7 @@
 namespace Provisioner.Release;
 
 /// <summary>Manifest media types the registry understands (OCI image spec and Docker image manifest v2 schema 2).</summary>
-public static class MediaTypes
+internal static class MediaTypes
 {
     public const string OciManifest = "application/vnd.oci.image.manifest.v1+json";
     public const string OciIndex = "application/vnd.oci.image.index.v1+json";

@@ -6,7 +6,7 @@ using Provisioner.Primitives;
 namespace Provisioner.Release;
 
 /// <summary>What <see cref="OciLayoutImporter"/> stored.</summary>
-public sealed record ImageImportResult(string Name, string Tag, Digest Digest, string MediaType, int Manifests, int Blobs, long Bytes);
+internal sealed record ImageImportResult(string Name, string Tag, Digest Digest, string MediaType, int Manifests, int Blobs, long Bytes);
 
 /// <summary>
 /// Imports an image from an OCI image layout (a directory with <c>oci-layout</c>, <c>index.json</c> and
@@ -14,7 +14,7 @@ public sealed record ImageImportResult(string Name, string Tag, Digest Digest, s
 /// the store under <c>name:tag</c>. Every manifest, config and layer is hashed while copied and must match its
 /// descriptor; image indexes are followed into every child manifest. The tag is recorded only after all blobs are in.
 /// </summary>
-public sealed class OciLayoutImporter(ImageRepositories repositories)
+internal sealed class OciLayoutImporter(ImageRepositories repositories)
 {
     private const long MaxManifestBytes = 4 << 20;
 
@@ -197,4 +197,4 @@ public sealed class OciLayoutImporter(ImageRepositories repositories)
 }
 
 /// <summary>An operator-facing failure of a release operation; the message is the whole story (one line).</summary>
-public sealed class ReleaseException(string message) : Exception(message);
+internal sealed class ReleaseException(string message) : Exception(message);

@@ -14,7 +14,7 @@ namespace Provisioner.Release;
 /// <c>/release/artifacts/&lt;arch&gt;/&lt;name&gt;</c> (by the release's name), through the asset server's Range,
 /// conditional-request and sendfile machinery; <c>/api/v1/release</c> reports what is mirrored.
 /// </summary>
-public static class ReleaseEndpoints
+internal static class ReleaseEndpoints
 {
     public const string ImmutableCache = "public, max-age=31536000, immutable";
 

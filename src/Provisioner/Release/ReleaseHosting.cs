@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Provisioner.Release;
 
 /// <summary>Where the release store lives when <c>--store</c> is not given: <c>release-store/</c> beside the profiles directory.</summary>
-public static class ReleaseStoreLocation
+internal static class ReleaseStoreLocation
 {
     public const string DefaultDirectoryName = "release-store";
 
@@ -13,7 +13,7 @@ public static class ReleaseStoreLocation
 }
 
 /// <summary>The release mirror's wiring into the server: one call each for services and endpoints (the registry at <c>/v2/</c> maps itself).</summary>
-public static class ReleaseHosting
+internal static class ReleaseHosting
 {
     /// <param name="storeDirectory">The content-addressed store (see <see cref="ReleaseStoreLocation"/>).</param>
     public static IServiceCollection AddReleaseMirror(this IServiceCollection services, string storeDirectory)

@@ -4,7 +4,7 @@ namespace Provisioner.Release;
 
 /// <summary>The HTTP client for artifact downloads: no overall timeout (a rootfs is large), but a connect timeout and
 /// redirects (mirrors redirect to CDNs).</summary>
-public static class ReleaseHttp
+internal static class ReleaseHttp
 {
     public static HttpClient CreateClient() => new(new SocketsHttpHandler
     {

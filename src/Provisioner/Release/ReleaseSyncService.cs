@@ -9,7 +9,7 @@ namespace Provisioner.Release;
 /// change, and retries failures every <see cref="RetryInterval"/>. Machines that need a missing artifact get a retry
 /// script meanwhile, so nothing waits on this.
 /// </summary>
-public sealed class ReleaseSyncService(CatalogStore catalog, ContentStore store, ILogger<ReleaseSyncService> logger, TimeProvider time) : BackgroundService
+internal sealed class ReleaseSyncService(CatalogStore catalog, ContentStore store, ILogger<ReleaseSyncService> logger, TimeProvider time) : BackgroundService
 {
     public static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(2);

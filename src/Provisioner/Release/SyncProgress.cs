@@ -6,7 +6,7 @@ using Provisioner.Profiles;
 namespace Provisioner.Release;
 
 /// <summary>Hears about transfers; called from several downloads at once.</summary>
-public interface ISyncProgress
+internal interface ISyncProgress
 {
     void Started(ReleaseArtifact artifact, long? totalBytes, long alreadyHave);
     void Advanced(ReleaseArtifact artifact, long bytes);
@@ -14,7 +14,7 @@ public interface ISyncProgress
 }
 
 /// <summary>Shared bookkeeping: bytes done and expected over all running transfers, rate since start.</summary>
-public abstract class SyncProgressBase(TimeProvider time) : ISyncProgress
+internal abstract class SyncProgressBase(TimeProvider time) : ISyncProgress
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ReleaseArtifact, (long Done, long? Total)> _running = [];
@@ -69,7 +69,7 @@ public abstract class SyncProgressBase(TimeProvider time) : ISyncProgress
 }
 
 /// <summary>One line, rewritten in place on a terminal: bytes, rate, ETA over all running downloads.</summary>
-public sealed class TerminalProgress(TextWriter terminal, TimeProvider time) : SyncProgressBase(time)
+internal sealed class TerminalProgress(TextWriter terminal, TimeProvider time) : SyncProgressBase(time)
 {
     private long _last;
     private readonly Lock _write = new();
@@ -92,7 +92,7 @@ public sealed class TerminalProgress(TextWriter terminal, TimeProvider time) : S
 }
 
 /// <summary>Structured progress in the log (not a terminal, or under <c>serve</c>): at most every 5 s per artifact.</summary>
-public sealed class LogProgress(ILogger logger, TimeProvider time) : SyncProgressBase(time)
+internal sealed class LogProgress(ILogger logger, TimeProvider time) : SyncProgressBase(time)
 {
     private readonly Dictionary<ReleaseArtifact, long> _last = [];
     private readonly Lock _lock = new();

@@ -11,7 +11,7 @@ using Provisioner.Cluster;
 namespace Provisioner.Rendering;
 
 /// <summary>Knobs of a cluster render; the defaults are what <c>provisioner render</c> and <c>serve</c> use.</summary>
-public sealed record ClusterRenderOptions
+internal sealed record ClusterRenderOptions
 {
     public PkiOptions Pki { get; init; } = new();
 
@@ -20,7 +20,7 @@ public sealed record ClusterRenderOptions
 }
 
 /// <summary>What a render did: files written (created or changed) and files left as they were.</summary>
-public sealed record ClusterRenderResult(PkiRenderResult Pki, ImmutableArray<string> Written, ImmutableArray<string> Unchanged, ImmutableArray<string> Removed);
+internal sealed record ClusterRenderResult(PkiRenderResult Pki, ImmutableArray<string> Written, ImmutableArray<string> Unchanged, ImmutableArray<string> Removed);
 
 /// <summary>
 /// Renders the cluster directory (<c>auth/ tls/ bootstrap-manifests/ manifests/ control-plane/ ignition/</c>),
@@ -28,7 +28,7 @@ public sealed record ClusterRenderResult(PkiRenderResult Pki, ImmutableArray<str
 /// whose content would not change is not touched (same bytes, same mtime), keys and CAs are reused, and every
 /// write is atomic, so a crash leaves the previous set intact.
 /// </summary>
-public static class ClusterRenderer
+internal static class ClusterRenderer
 {
     private static readonly ConcurrentDictionary<string, SemaphoreSlim> DirLocks = new();
 

@@ -24,7 +24,7 @@ namespace Provisioner.Rendering;
 /// <item><c>mode: 0644</c> is read as octal, as operators write it.</item>
 /// </list>
 /// </summary>
-public sealed partial class IgnitionRenderer(TextTemplates text)
+internal sealed partial class IgnitionRenderer(TextTemplates text)
 {
     public static readonly string DefaultVersion = IgnitionSpec.Format(IgnitionSpec.Default);
 

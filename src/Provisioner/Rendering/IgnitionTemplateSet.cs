@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 namespace Provisioner.Rendering;
 
 /// <summary>One template directory: its <c>config.yaml</c> and the files it may reference by name.</summary>
-public sealed record IgnitionTemplate(string Name, string Directory, string ConfigText, ImmutableDictionary<string, string> Files)
+internal sealed record IgnitionTemplate(string Name, string Directory, string ConfigText, ImmutableDictionary<string, string> Files)
 {
     public string ConfigPath => Path.Combine(Directory, "config.yaml");
 }
@@ -12,7 +12,7 @@ public sealed record IgnitionTemplate(string Name, string Directory, string Conf
 /// Every template directory below <c>ignition-templates/</c>, read into memory at once so that a reload
 /// swaps profiles and templates together and a request never sees a half-edited set.
 /// </summary>
-public sealed record IgnitionTemplateSet(string Root, ImmutableDictionary<string, IgnitionTemplate> Templates)
+internal sealed record IgnitionTemplateSet(string Root, ImmutableDictionary<string, IgnitionTemplate> Templates)
 {
     public const long MaxFileBytes = 4 * 1024 * 1024;
 

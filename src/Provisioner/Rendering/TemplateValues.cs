@@ -12,7 +12,7 @@ namespace Provisioner.Rendering;
 /// Cluster material (CA certificate, bootstrap kubeconfig, the files the machine's role gets) comes from
 /// <paramref name="material"/>; without it, placeholders of the same shape are used (validation renders).
 /// </summary>
-public static class TemplateValues
+internal static class TemplateValues
 {
     public static IReadOnlyDictionary<string, object> For(ProfileSet profiles, MachineSpec machine, Uri provisionerBaseUrl, MachineMaterial? material = null)
     {

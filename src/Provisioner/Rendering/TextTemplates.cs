@@ -5,13 +5,13 @@ using Fluid;
 namespace Provisioner.Rendering;
 
 /// <summary>Where a template value came from; line and column are 0 when unknown.</summary>
-public sealed record TemplateLocation(string File, int Line = 0, int Column = 0)
+internal sealed record TemplateLocation(string File, int Line = 0, int Column = 0)
 {
     public override string ToString() => Line > 0 ? $"{File}:{Line}:{Column}" : File;
 }
 
 /// <summary>A template that failed to parse or render, with where it came from.</summary>
-public sealed class TemplateException(TemplateLocation location, string message)
+internal sealed class TemplateException(TemplateLocation location, string message)
     : Exception($"{location}: {message}")
 {
     public TemplateException(string file, string message) : this(new TemplateLocation(file), message) { }
@@ -25,7 +25,7 @@ public sealed class TemplateException(TemplateLocation location, string message)
 /// Output is not escaped: these are config files, not HTML. Variables are strict so a typo fails
 /// validation instead of rendering as an empty string.
 /// </summary>
-public sealed class TextTemplates
+internal sealed class TextTemplates
 {
     private static readonly FluidParser Parser = new();
     private readonly TemplateOptions _options;

@@ -8,7 +8,7 @@ namespace Provisioner.Tokens;
 /// The API server authenticates it as user <c>system:bootstrap:&lt;id&gt;</c>; the approver maps that id
 /// back to the machine, so a token used for another node name is a forgery.
 /// </summary>
-public sealed partial record BootstrapToken(string Id, string Secret, string MachineName, DateTimeOffset IssuedAt, DateTimeOffset Expires)
+internal sealed partial record BootstrapToken(string Id, string Secret, string MachineName, DateTimeOffset IssuedAt, DateTimeOffset Expires)
 {
     /// <summary>The group every Provisioner-issued token authenticates in, besides <c>system:bootstrappers</c>.</summary>
     public const string ExtraGroup = "system:bootstrappers:provisioner";

@@ -12,7 +12,7 @@ namespace Provisioner.Tokens;
 /// lock (<c>bootstrap-tokens.json.lock</c>), so <c>provisioner render</c> and a running <c>serve</c> on the
 /// same cluster directory never overwrite each other's tokens.
 /// </summary>
-public sealed class BootstrapTokenStore
+internal sealed class BootstrapTokenStore
 {
     public const string FileName = "bootstrap-tokens.json";
 

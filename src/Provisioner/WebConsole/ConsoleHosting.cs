@@ -17,7 +17,7 @@ namespace Provisioner.WebConsole;
 /// <c>GET /api/v1/console</c> (the board as one JSON document) and <c>GET /api/v1/events</c> (the same document pushed
 /// by Server-Sent Events on connect and on every change). Read-only: there is no authentication to decide who may act.
 /// </summary>
-public static class ConsoleHosting
+internal static class ConsoleHosting
 {
     public static IServiceCollection AddConsole(this IServiceCollection services, ConsoleOptions options)
     {

@@ -1,7 +1,7 @@
 namespace Provisioner.WebConsole;
 
 /// <summary>Settings of the web console and its change feed (<c>GET /api/v1/events</c>).</summary>
-public sealed record ConsoleOptions
+internal sealed record ConsoleOptions
 {
     /// <summary>A machine that is not done and has shown no progress for this long is marked stuck.</summary>
     public TimeSpan StuckAfter { get; init; } = TimeSpan.FromMinutes(10);

@@ -13,7 +13,7 @@ namespace Provisioner.WebConsole;
 /// the CLI derive them from <see cref="BoardMachine.LastEventAt"/> (see <see cref="Board"/>); the snapshot changes only
 /// when something happened.
 /// </summary>
-public sealed record ConsoleSnapshot(
+internal sealed record ConsoleSnapshot(
     DateTimeOffset GeneratedAt,
     string Cluster,
     double StuckAfterSeconds,
@@ -29,23 +29,23 @@ public sealed record ConsoleSnapshot(
 /// <param name="LastReason">The newest thing known about why it is where it is: the last stage's detail or the approver's last decision.</param>
 /// <param name="Waiting">What is expected next (kernel, initrd, ignition, bootkube, node registration), null when done.</param>
 /// <param name="Done">Provisioned, or for the bootstrap machine bootkube reported <c>complete</c>.</param>
-public sealed record BoardMachine(
+internal sealed record BoardMachine(
     string Name, string Role, bool Bootstrap, string? Mac, string? Uuid, string? Address,
     string State, string Phase, IReadOnlyList<TimelineStep> Timeline, DateTimeOffset? LastEventAt,
     string? LastReason, string? Waiting, bool Done, bool BootkubeComplete);
 
-public sealed record TimelineStep(string Stage, DateTimeOffset At, string? Detail);
+internal sealed record TimelineStep(string Stage, DateTimeOffset At, string? Detail);
 
 /// <summary>An unknown machine that asked to boot, with the profile entry that would adopt it.</summary>
-public sealed record DiscoveredMachine(
+internal sealed record DiscoveredMachine(
     string? Mac, string? Uuid, string? Serial, string? Hostname, string? Address, DateTimeOffset? LastSeen,
     IReadOnlyList<StageEvent> History, string AdoptYaml);
 
 /// <summary>Time spent reaching <see cref="Stage"/> from the stage before it, across the machines that did.</summary>
-public sealed record StageDuration(string Stage, int Machines, double AverageSeconds, double MaxSeconds);
+internal sealed record StageDuration(string Stage, int Machines, double AverageSeconds, double MaxSeconds);
 
 /// <summary>Builds snapshots and answers the questions the page and the CLI both ask of one.</summary>
-public static class Board
+internal static class Board
 {
     public const string Provisioned = "provisioned";
     public const string BootkubeComplete = "bootkube.complete";

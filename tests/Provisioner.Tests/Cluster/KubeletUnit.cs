@@ -4,7 +4,7 @@ namespace Provisioner.Tests.Cluster;
 /// A rendered kubelet.service's <c>ExecStart=/usr/bin/podman run …</c>, split the way systemd would (continuation
 /// lines joined, no quoting in these units): podman's options, the image, and the kubelet's own arguments.
 /// </summary>
-public sealed record KubeletUnit(string[] ExecStart, string[] PodmanOptions, string Image, string[] KubeletArgs)
+internal sealed record KubeletUnit(string[] ExecStart, string[] PodmanOptions, string Image, string[] KubeletArgs)
 {
     /// <summary>podman options that take a separate value.</summary>
     private static readonly HashSet<string> WithValue = ["--name", "--volume", "-v", "--pid", "--network", "--net", "--entrypoint"];

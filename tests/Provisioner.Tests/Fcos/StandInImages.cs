@@ -14,7 +14,7 @@ namespace Provisioner.Tests.Fcos;
 ///   <c>--kubeconfig</c> and <c>-f</c> file is readable inside the container (so the mounts are checked), exits 0.</item>
 /// </list>
 /// </summary>
-public sealed record StandInImages(string KubeletLayout, string KubeletDigest, string KubectlLayout, string KubectlDigest)
+internal sealed record StandInImages(string KubeletLayout, string KubeletDigest, string KubectlLayout, string KubectlDigest)
 {
     public const string Tag = "stand-in";
 

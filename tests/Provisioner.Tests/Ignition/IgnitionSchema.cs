@@ -6,7 +6,7 @@ using Provisioner.Tests.Support;
 namespace Provisioner.Tests.Ignition;
 
 /// <summary>Validates JSON against the official Ignition config schema (../shared/ignition/ignition-X.Y.Z.json, draft-04).</summary>
-public static class IgnitionSchema
+internal static class IgnitionSchema
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<JsonSchema>>> Schemas = new();
 

@@ -32,10 +32,11 @@ public sealed class OpensslVerificationTests(RenderedPkiFixture fixture) : IClas
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Theory]
-    [InlineData(KeyAlgorithm.EcdsaP256)]
-    [InlineData(KeyAlgorithm.Rsa2048)]
-    public async Task Every_leaf_verifies_against_its_own_ca_for_its_purpose_and_not_against_another(KeyAlgorithm algorithm)
+    [InlineData(nameof(KeyAlgorithm.EcdsaP256))]
+    [InlineData(nameof(KeyAlgorithm.Rsa2048))]
+    public async Task Every_leaf_verifies_against_its_own_ca_for_its_purpose_and_not_against_another(string algorithmName)
     {
+        var algorithm = Enum.Parse<KeyAlgorithm>(algorithmName);
         var (dir, plan) = await fixture.GetAsync(algorithm);
         var openssl = Requires.Program("openssl", "openssl");
         foreach (var leaf in plan.Leaves)
@@ -53,10 +54,11 @@ public sealed class OpensslVerificationTests(RenderedPkiFixture fixture) : IClas
     }
 
     [Theory]
-    [InlineData(KeyAlgorithm.EcdsaP256, "Digital Signature")]
-    [InlineData(KeyAlgorithm.Rsa2048, "Digital Signature, Key Encipherment")]
-    public async Task Certificates_carry_the_planned_extensions(KeyAlgorithm algorithm, string leafKeyUsage)
+    [InlineData(nameof(KeyAlgorithm.EcdsaP256), "Digital Signature")]
+    [InlineData(nameof(KeyAlgorithm.Rsa2048), "Digital Signature, Key Encipherment")]
+    public async Task Certificates_carry_the_planned_extensions(string algorithmName, string leafKeyUsage)
     {
+        var algorithm = Enum.Parse<KeyAlgorithm>(algorithmName);
         var (dir, plan) = await fixture.GetAsync(algorithm);
         var skis = new Dictionary<string, string>();
         foreach (var ca in plan.Authorities)
@@ -86,10 +88,11 @@ public sealed class OpensslVerificationTests(RenderedPkiFixture fixture) : IClas
     }
 
     [Theory]
-    [InlineData(KeyAlgorithm.EcdsaP256)]
-    [InlineData(KeyAlgorithm.Rsa2048)]
-    public async Task Every_key_file_is_pkcs8_0600_and_matches_its_certificate(KeyAlgorithm algorithm)
+    [InlineData(nameof(KeyAlgorithm.EcdsaP256))]
+    [InlineData(nameof(KeyAlgorithm.Rsa2048))]
+    public async Task Every_key_file_is_pkcs8_0600_and_matches_its_certificate(string algorithmName)
     {
+        var algorithm = Enum.Parse<KeyAlgorithm>(algorithmName);
         var (dir, plan) = await fixture.GetAsync(algorithm);
         foreach (var cert in plan.Certificates)
         {

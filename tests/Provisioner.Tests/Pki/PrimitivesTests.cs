@@ -36,10 +36,11 @@ public sealed class PrimitivesTests
     }
 
     [Theory]
-    [InlineData(KeyAlgorithm.EcdsaP256)]
-    [InlineData(KeyAlgorithm.Rsa2048)]
-    public void Private_key_pem_round_trips_as_pkcs8(KeyAlgorithm algorithm)
+    [InlineData(nameof(KeyAlgorithm.EcdsaP256))]
+    [InlineData(nameof(KeyAlgorithm.Rsa2048))]
+    public void Private_key_pem_round_trips_as_pkcs8(string algorithmName)
     {
+        var algorithm = Enum.Parse<KeyAlgorithm>(algorithmName);
         var key = PkiKeys.Generate(algorithm);
         var pem = Pem.EncodePrivateKey(key);
         Assert.StartsWith("-----BEGIN PRIVATE KEY-----\n", pem, StringComparison.Ordinal);
@@ -60,10 +61,11 @@ public sealed class PrimitivesTests
 
     [Theory]
     [Trait(Category.Name, Category.Integration)]
-    [InlineData("ecparam -name prime256v1 -genkey -noout -out {out}", "EC PRIVATE KEY", KeyAlgorithm.EcdsaP256)]
-    [InlineData("genrsa -traditional -out {out} 3072", "RSA PRIVATE KEY", KeyAlgorithm.Rsa3072)]
-    public async Task Reads_legacy_openssl_key_formats_for_bring_your_own_ca(string command, string pemType, KeyAlgorithm expected)
+    [InlineData("ecparam -name prime256v1 -genkey -noout -out {out}", "EC PRIVATE KEY", nameof(KeyAlgorithm.EcdsaP256))]
+    [InlineData("genrsa -traditional -out {out} 3072", "RSA PRIVATE KEY", nameof(KeyAlgorithm.Rsa3072))]
+    public async Task Reads_legacy_openssl_key_formats_for_bring_your_own_ca(string command, string pemType, string expectedName)
     {
+        var expected = Enum.Parse<KeyAlgorithm>(expectedName);
         var ct = TestContext.Current.CancellationToken;
         using var dir = new TempDir();
         await Programs.OpensslAsync(ct, command.Replace("{out}", dir["k.pem"], StringComparison.Ordinal).Split(' '));

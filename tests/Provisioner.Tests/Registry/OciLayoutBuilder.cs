@@ -19,7 +19,7 @@ public sealed record TestImage(string Architecture, TestDescriptor Layer, TestDe
 /// with one file, an image config with the layer's diff_id, a manifest, and for several architectures an image
 /// index. Nothing comes from the network, so the tests know every digest they expect.
 /// </summary>
-public sealed class OciLayoutBuilder
+internal sealed class OciLayoutBuilder
 {
     public const string OciManifest = "application/vnd.oci.image.manifest.v1+json";
     public const string OciIndex = "application/vnd.oci.image.index.v1+json";

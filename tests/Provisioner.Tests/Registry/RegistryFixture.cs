@@ -12,14 +12,14 @@ public class RegistryFixture : IAsyncLifetime
 {
     public ProfileTree Tree { get; } = new();
     public string Store => Path.Combine(Tree.Root, "store");
-    public RunningServer Server { get; private set; } = null!;
+    internal RunningServer Server { get; private set; } = null!;
     public HttpClient Client => Server.Client;
     public TestImage Pause { get; private set; } = null!;
-    public TestImage ApiServerAmd64 { get; private set; } = null!;
-    public TestImage ApiServerArm64 { get; private set; } = null!;
+    internal TestImage ApiServerAmd64 { get; private set; } = null!;
+    internal TestImage ApiServerArm64 { get; private set; } = null!;
     public TestDescriptor ApiServerIndex { get; private set; } = null!;
-    public TestImage DockerApp { get; private set; } = null!;
-    public TestDescriptor DockerList { get; private set; } = null!;
+    internal TestImage DockerApp { get; private set; } = null!;
+    internal TestDescriptor DockerList { get; private set; } = null!;
     public string Authority => $"127.0.0.1:{Server.BaseAddress.Port}";
 
     public async ValueTask InitializeAsync()
@@ -50,7 +50,7 @@ public class RegistryFixture : IAsyncLifetime
     }
 
     /// <summary>Kestrel on loopback, for clients that need a real address (skopeo).</summary>
-    protected virtual Task<RunningServer> StartServerAsync(Func<Provisioner.Hosting.ServerOptions, Provisioner.Hosting.ServerOptions> configure) =>
+    private protected virtual Task<RunningServer> StartServerAsync(Func<Provisioner.Hosting.ServerOptions, Provisioner.Hosting.ServerOptions> configure) =>
         RunningServer.StartAsync(Tree, configure);
 
     public async ValueTask DisposeAsync()
@@ -64,6 +64,6 @@ public class RegistryFixture : IAsyncLifetime
 /// <summary>The same registry served in memory (TestServer), for the HTTP-level unit tests.</summary>
 public sealed class InMemoryRegistryFixture : RegistryFixture
 {
-    protected override Task<RunningServer> StartServerAsync(Func<Provisioner.Hosting.ServerOptions, Provisioner.Hosting.ServerOptions> configure) =>
+    private protected override Task<RunningServer> StartServerAsync(Func<Provisioner.Hosting.ServerOptions, Provisioner.Hosting.ServerOptions> configure) =>
         RunningServer.StartInMemoryAsync(Tree, configure);
 }

@@ -7,7 +7,7 @@ namespace Provisioner.Tests.Registry;
 /// Runs Debian's skopeo with everything it would read from the user's account redirected into a temp
 /// directory: an accept-anything signature policy, HOME and XDG directories, no credentials.
 /// </summary>
-public sealed class Skopeo : IDisposable
+internal sealed class Skopeo : IDisposable
 {
     private readonly string _program = Requires.Program("skopeo", "skopeo");
     private readonly DirectoryInfo _home = Directory.CreateTempSubdirectory("provisioner-skopeo-");

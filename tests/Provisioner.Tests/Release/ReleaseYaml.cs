@@ -4,7 +4,7 @@ using System.Text;
 namespace Provisioner.Tests.Release;
 
 /// <summary>Writes a <c>release:</c> section for tests (every image the example cluster needs, flannel's too); image digests are hashes of their names (the tests never pull them).</summary>
-public static class ReleaseYaml
+internal static class ReleaseYaml
 {
     public static string Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 

@@ -15,7 +15,7 @@ namespace Provisioner.Tests.Release;
 /// <c>Range: bytes=N-</c> support, recording every request, and able to misbehave on purpose (flip a byte,
 /// drop the connection part-way once, answer slowly).
 /// </summary>
-public sealed class TestOrigin : IAsyncDisposable
+internal sealed class TestOrigin : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<string, byte[]> _files = new(StringComparer.Ordinal);

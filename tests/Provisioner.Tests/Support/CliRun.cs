@@ -3,10 +3,10 @@ using Provisioner.Cli;
 namespace Provisioner.Tests.Support;
 
 /// <summary>What one in-process run of the command line exited with and wrote.</summary>
-public sealed record CliResult(int Exit, string Out, string Err);
+internal sealed record CliResult(int Exit, string Out, string Err);
 
 /// <summary>Runs <c>provisioner ARGS</c> in process with its output captured, as the CLI tests read it.</summary>
-public static class CliRun
+internal static class CliRun
 {
     /// <param name="env">The environment the command sees (none when null).</param>
     /// <param name="cancellationToken">Defaults to the test's own.</param>

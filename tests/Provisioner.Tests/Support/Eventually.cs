@@ -4,7 +4,7 @@ namespace Provisioner.Tests.Support;
 /// The one way tests wait for something that happens in the background: poll a condition until it holds, fail with
 /// what was awaited (and the last state seen) when it does not within the timeout (15 s unless told). Never a fixed sleep.
 /// </summary>
-public static class Eventually
+internal static class Eventually
 {
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(20);

@@ -4,7 +4,7 @@ namespace Provisioner.Tests.Support;
 /// Backdates files, so that "nothing was rewritten" shows in the mtime at once instead of after a sleep past the
 /// file system's timestamp resolution.
 /// </summary>
-public static class FileTimes
+internal static class FileTimes
 {
     public static readonly TimeSpan Back = TimeSpan.FromHours(1);
 

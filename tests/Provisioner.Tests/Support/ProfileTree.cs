@@ -19,7 +19,7 @@ public sealed class ProfileTree : IDisposable
     public string Templates => Path.Combine(Root, "ignition-templates");
     public string Assets => Path.Combine(Root, "assets");
 
-    public Provisioner.Profiles.ProfileSources Sources => new(Profiles, Templates);
+    internal Provisioner.Profiles.ProfileSources Sources => new(Profiles, Templates);
 
     public string ProfileFile(string name) => Path.Combine(Profiles, name);
 
@@ -49,7 +49,7 @@ public sealed class ProfileTree : IDisposable
     /// The Ignition config the tree's templates render for <paramref name="machine"/> as they are now (no cluster
     /// material: what <c>provisioner validate</c> renders).
     /// </summary>
-    public Provisioner.Ignition.IgnitionConfig RenderIgnition(string machine, Uri baseUrl)
+    internal Provisioner.Ignition.IgnitionConfig RenderIgnition(string machine, Uri baseUrl)
     {
         var profiles = Provisioner.Profiles.ProfileLoader.Load(Sources);
         return new Provisioner.Rendering.IgnitionRenderer(new Provisioner.Rendering.TextTemplates())

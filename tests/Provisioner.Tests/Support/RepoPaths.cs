@@ -1,7 +1,7 @@
 namespace Provisioner.Tests.Support;
 
 /// <summary>Locates the repository and the read-only <c>../shared/</c> data beside it.</summary>
-public static class RepoPaths
+internal static class RepoPaths
 {
     public static string Root { get; } = FindRoot();
 

@@ -5,7 +5,7 @@ namespace Provisioner.Tests.Support;
 /// prerequisite skips the test with the reason; under CI (CI=true) it fails, so CI cannot go green
 /// by skipping what it was meant to run.
 /// </summary>
-public static class Requires
+internal static class Requires
 {
     public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 

@@ -21,12 +21,12 @@ public sealed class RunningServer : IAsyncDisposable
         Client = client;
     }
 
-    public ProvisionerServer Server { get; }
+    internal ProvisionerServer Server { get; }
     public HttpClient Client { get; }
     public Uri BaseAddress => Client.BaseAddress!;
 
     /// <summary>Kestrel on a free loopback port: tests that use it belong in <see cref="Category.Integration"/>.</summary>
-    public static async Task<RunningServer> StartAsync(ProfileTree tree, Func<ServerOptions, ServerOptions>? configure = null)
+    internal static async Task<RunningServer> StartAsync(ProfileTree tree, Func<ServerOptions, ServerOptions>? configure = null)
     {
         var server = ProvisionerServer.Build(Options(tree, configure));
         await server.StartAsync(TestContext.Current.CancellationToken);
@@ -35,7 +35,7 @@ public sealed class RunningServer : IAsyncDisposable
     }
 
     /// <summary>The same server on an in-memory TestServer (http://localhost/): no port, no socket.</summary>
-    public static async Task<RunningServer> StartInMemoryAsync(ProfileTree tree, Func<ServerOptions, ServerOptions>? configure = null)
+    internal static async Task<RunningServer> StartInMemoryAsync(ProfileTree tree, Func<ServerOptions, ServerOptions>? configure = null)
     {
         var server = ProvisionerServer.Build(Options(tree, configure), configureWebHost: web => web.UseTestServer());
         await server.StartAsync(TestContext.Current.CancellationToken);

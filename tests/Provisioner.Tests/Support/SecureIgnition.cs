@@ -12,14 +12,14 @@ namespace Provisioner.Tests.Support;
 /// written; <see cref="MergeSource"/>, the same path and query on this test's TLS listener, since the example profiles'
 /// provisionerUrl is not a test address), and the CA it pins (PEM).
 /// </summary>
-public sealed record Pointer(string Json, string Version, Uri DeclaredSource, Uri MergeSource, string CaPem);
+internal sealed record Pointer(string Json, string Version, Uri DeclaredSource, Uri MergeSource, string CaPem);
 
 /// <summary>
 /// A machine's boot as Ignition walks it: <c>/ipxe</c> (mints the ticket) → the pointer over plain HTTP → the real
 /// config over TLS, trusting only the CA the pointer pins. One helper, so tests that need a machine's real config
 /// take it the way a machine does.
 /// </summary>
-public static partial class SecureIgnition
+internal static partial class SecureIgnition
 {
     /// <summary>The Ignition URL of the machine's iPXE script (a fresh ticket in it): what the kernel gets as ignition.config.url.</summary>
     public static async Task<Uri> IgnitionUrlAsync(this RunningServer server, string selectors, CancellationToken ct)

@@ -3,7 +3,7 @@ namespace Provisioner.Tests.Support;
 /// <summary>
 /// Test categories. The fast inner loop is <c>dotnet test --filter "Category!=Integration&amp;Category!=Slow"</c>.
 /// </summary>
-public static class Category
+internal static class Category
 {
     public const string Name = "Category";
     /// <summary>Talks to a real server, program or network namespace.</summary>

@@ -7,13 +7,13 @@ namespace Provisioner.Pxe.Dhcp;
 // Hand-written DHCP/BOOTP codec (RFC 2131, 2132, 3396, 4578): no DHCP library is available on the NuGet mirror.
 // TryParse never throws and allocates at most a small multiple of its (size-capped) input.
 
-public enum DhcpMessageType : byte
+internal enum DhcpMessageType : byte
 {
     Discover = 1, Offer = 2, Request = 3, Decline = 4, Ack = 5, Nak = 6, Release = 7, Inform = 8,
 }
 
 /// <summary>One option; repeated instances of a code in the packet are concatenated (RFC 3396).</summary>
-public sealed record DhcpOption(byte Code, byte[] Data)
+internal sealed record DhcpOption(byte Code, byte[] Data)
 {
     public const byte Pad = 0, End = 255;
     public const byte VendorSpecific = 43, RequestedAddress = 50, Overload = 52, MessageType = 53, ServerIdentifier = 54,
@@ -25,7 +25,7 @@ public sealed record DhcpOption(byte Code, byte[] Data)
 }
 
 /// <summary>A BOOTP/DHCP message: fixed header plus options. Immutable; build replies with <c>with</c>.</summary>
-public sealed record DhcpPacket
+internal sealed record DhcpPacket
 {
     public const int MaxPacketSize = 4096;    // larger datagrams are refused, which bounds all allocation
     private const int HeaderSize = 236;       // op .. file

@@ -8,7 +8,7 @@ namespace Provisioner.Pxe.Dhcp;
 // NuGet mirror. Pure and synchronous so every decision can be tested without sockets; ProxyDhcpServer does the I/O.
 
 /// <summary>Which of the two ProxyDHCP ports a request arrived on.</summary>
-public enum ProxyDhcpPort
+internal enum ProxyDhcpPort
 {
     /// <summary>UDP 67: broadcast DHCPDISCOVER, answered with an address-less DHCPOFFER.</summary>
     Dhcp,
@@ -17,7 +17,7 @@ public enum ProxyDhcpPort
 }
 
 /// <summary>What a client is sent to boot next.</summary>
-public enum BootTarget
+internal enum BootTarget
 {
     /// <summary>An iPXE binary over TFTP from <c>next-server</c> (PXE firmware, or the chain-first hop).</summary>
     TftpBinary,
@@ -30,13 +30,13 @@ public enum BootTarget
 /// <summary>The network facts a reply depends on, looked up per request because HTTP ports are known only once Kestrel runs.</summary>
 /// <param name="ServerAddress">Our IPv4 address on the served interface: next-server and server identifier.</param>
 /// <param name="HttpBase">Base URL of this server as the client can reach it (e.g. http://192.0.2.1:8080); null = none.</param>
-public sealed record ProxyDhcpContext(IPAddress ServerAddress, Uri? HttpBase);
+internal sealed record ProxyDhcpContext(IPAddress ServerAddress, Uri? HttpBase);
 
 /// <summary>Settings of the responder.</summary>
 /// <param name="AvailableBinaries">iPXE binaries that exist and are served (e.g. undionly.kpxe, ipxe.efi).</param>
 /// <param name="UefiBootFile">Binary for x64 UEFI PXE firmware.</param>
 /// <param name="ChainFirst">Send iPXE ROMs through our iPXE binary once before boot.ipxe.</param>
-public sealed record ProxyDhcpSettings(IReadOnlySet<string> AvailableBinaries, string UefiBootFile = PxeOptions.IpxeEfi, bool ChainFirst = false)
+internal sealed record ProxyDhcpSettings(IReadOnlySet<string> AvailableBinaries, string UefiBootFile = PxeOptions.IpxeEfi, bool ChainFirst = false)
 {
     /// <summary>How long a chain-first hop is remembered per MAC: a boot that takes longer starts over with the hop.</summary>
     public TimeSpan ChainWindow { get; init; } = TimeSpan.FromMinutes(10);
@@ -46,7 +46,7 @@ public sealed record ProxyDhcpSettings(IReadOnlySet<string> AvailableBinaries, s
 }
 
 /// <summary>The outcome for one datagram: a reply to send, or the reason it was ignored (for logs and tests).</summary>
-public sealed record ProxyDhcpAnswer(DhcpPacket? Reply, BootTarget? Target, string Reason)
+internal sealed record ProxyDhcpAnswer(DhcpPacket? Reply, BootTarget? Target, string Reason)
 {
     public static ProxyDhcpAnswer Ignore(string reason) => new(null, null, reason);
 }
@@ -57,7 +57,7 @@ public sealed record ProxyDhcpAnswer(DhcpPacket? Reply, BootTarget? Target, stri
 /// site's DHCP server. Clients that already run iPXE get the boot.ipxe URL instead of an iPXE binary, which is
 /// what ends the chainload loop. Thread-safe.
 /// </summary>
-public sealed class ProxyDhcpResponder(ProxyDhcpSettings settings, TimeProvider time)
+internal sealed class ProxyDhcpResponder(ProxyDhcpSettings settings, TimeProvider time)
 {
     public const string PxeClient = "PXEClient", HttpClient = "HTTPClient", IpxeUserClass = "iPXE";
     /// <summary>RFC 4578 architecture types this server has binaries for.</summary>

@@ -9,7 +9,7 @@ namespace Provisioner.Pxe.Dhcp;
 /// <summary>Where the ProxyDHCP responder listens. The ports are fixed by the PXE spec; tests may move them.</summary>
 /// <param name="HttpBase">Our HTTP base URL reachable at the given interface address, or null; asked per request
 /// because Kestrel's ports are known only after it started.</param>
-public sealed record ProxyDhcpServerOptions(string Interface, IPAddress InterfaceAddress, Func<IPAddress, Uri?> HttpBase)
+internal sealed record ProxyDhcpServerOptions(string Interface, IPAddress InterfaceAddress, Func<IPAddress, Uri?> HttpBase)
 {
     public int DhcpPort { get; init; } = 67;
     public int ClientPort { get; init; } = 68;
@@ -30,7 +30,7 @@ public sealed record ProxyDhcpServerOptions(string Interface, IPAddress Interfac
 /// Relayed requests (unicast to port 67) are therefore not served: ProxyDHCP answers on its own segment.
 /// Each datagram is handled in isolation: whatever it contains, the loop logs and goes on.
 /// </summary>
-public sealed partial class ProxyDhcpServer(ProxyDhcpServerOptions options, ProxyDhcpResponder responder, ILogger<ProxyDhcpServer> logger)
+internal sealed partial class ProxyDhcpServer(ProxyDhcpServerOptions options, ProxyDhcpResponder responder, ILogger<ProxyDhcpServer> logger)
     : IHostedService, IAsyncDisposable
 {
     private const int SolSocket = 1, SoBindToDevice = 25; // <asm-generic/socket.h>

@@ -1,7 +1,7 @@
 namespace Provisioner.Pxe.Tftp;
 
 /// <summary>Finds the iPXE network boot programs installed by Debian's <c>ipxe</c> package.</summary>
-public static class IpxeBinaries
+internal static class IpxeBinaries
 {
     public const string DebianDirectory = "/usr/lib/ipxe";
 

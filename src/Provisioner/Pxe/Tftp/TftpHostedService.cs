@@ -8,7 +8,7 @@ namespace Provisioner.Pxe.Tftp;
 /// Runs <see cref="TftpServer"/> inside the generic host. An <see cref="IHostedService"/> rather than a
 /// BackgroundService so that a failure to bind (port 69 taken, no privilege) fails host start-up loudly.
 /// </summary>
-public sealed class TftpHostedService(TftpOptions options, ILogger<TftpServer> logger) : IHostedService, IAsyncDisposable
+internal sealed class TftpHostedService(TftpOptions options, ILogger<TftpServer> logger) : IHostedService, IAsyncDisposable
 {
     private readonly TftpServer _server = new(options, logger);
 

@@ -11,7 +11,7 @@ namespace Provisioner.Pxe.Tftp;
 /// </summary>
 /// <param name="Timeout">Retransmission timeout when the client does not negotiate one (default 1 s).</param>
 /// <param name="MaxRetries">Retransmissions of one window before the session is abandoned and its slot freed.</param>
-public sealed record TftpOptions(
+internal sealed record TftpOptions(
     IPEndPoint Listen,
     IReadOnlyList<string> Roots,
     int MaxSessions = 64,

@@ -16,7 +16,7 @@ internal enum TftpOpcode : ushort
     OptionAck = 6,
 }
 
-public enum TftpErrorCode : ushort
+internal enum TftpErrorCode : ushort
 {
     NotDefined = 0,
     FileNotFound = 1,

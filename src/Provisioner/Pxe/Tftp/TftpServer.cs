@@ -11,7 +11,7 @@ namespace Provisioner.Pxe.Tftp;
 /// the NuGet mirror. The listener only dispatches; each transfer is an independent task on its own socket, so a
 /// slow client cannot stall the others, and at most <see cref="TftpOptions.MaxSessions"/> run at once.
 /// </summary>
-public sealed partial class TftpServer(TftpOptions options, ILogger<TftpServer> logger) : IAsyncDisposable
+internal sealed partial class TftpServer(TftpOptions options, ILogger<TftpServer> logger) : IAsyncDisposable
 {
     private const int MaxRequestSize = 4096; // RFC 2347 keeps requests within 512 bytes; be lenient
     private readonly TftpFileResolver _resolver = new(options.Roots, options.Files);

@@ -1,6 +1,6 @@
 namespace Provisioner.Tests.Boot.Qemu;
 
-public enum QemuFirmware
+internal enum QemuFirmware
 {
     /// <summary>SeaBIOS with the iPXE legacy option ROM of the e1000 NIC.</summary>
     Bios,
@@ -10,12 +10,12 @@ public enum QemuFirmware
 
 /// <summary>A tap device the VM's NIC is plugged into, inside a network namespace the test created.</summary>
 /// <param name="Namespace">The namespace QEMU runs in (via <c>ip netns exec</c>); the tap must exist there.</param>
-public sealed record QemuTap(string Namespace, string Interface);
+internal sealed record QemuTap(string Namespace, string Interface);
 
 /// <summary>How to start one network-booting VM. The NIC is an e1000, by default on QEMU user networking
 /// (where 10.0.2.2 is the host's loopback and QEMU's DHCP hands out <see cref="BootUrl"/>), or on a
 /// <see cref="Tap"/> where the network's own DHCP and PXE servers answer.</summary>
-public sealed record QemuBootOptions
+internal sealed record QemuBootOptions
 {
     /// <summary>MAC address of the NIC, colon form (52:54:00:12:34:56).</summary>
     public required string Mac { get; init; }
@@ -48,4 +48,4 @@ public sealed record QemuBootOptions
 }
 
 /// <summary>A kernel, its initramfs and its command line for QEMU's direct kernel boot.</summary>
-public sealed record QemuDirectKernel(string Kernel, string Initramfs, string CommandLine);
+internal sealed record QemuDirectKernel(string Kernel, string Initramfs, string CommandLine);

@@ -10,7 +10,7 @@ namespace Provisioner.Tests.Boot.Qemu;
 /// stdout; it is collected as lines (ANSI escapes and CRs removed) so tests can wait for markers.
 /// Disposing kills the process tree and removes the temporary work directory.
 /// </summary>
-public sealed partial class QemuVm : IAsyncDisposable
+internal sealed partial class QemuVm : IAsyncDisposable
 {
     private const string QemuBinary = "qemu-system-x86_64";
 

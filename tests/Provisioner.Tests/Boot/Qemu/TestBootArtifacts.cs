@@ -4,7 +4,7 @@ using Provisioner.Tests.Support;
 namespace Provisioner.Tests.Boot.Qemu;
 
 /// <summary>The kernel and initramfs built by <c>scripts/build-test-boot-artifacts.sh</c>.</summary>
-public sealed record TestBootArtifacts(string Directory, string Kernel, string Initramfs)
+internal sealed record TestBootArtifacts(string Directory, string Kernel, string Initramfs)
 {
     /// <summary>Cache shared by all test runs (git-ignored); the script itself skips work when fresh.</summary>
     public static string CacheDirectory => Path.Combine(RepoPaths.Root, ".artifacts", "testboot");
