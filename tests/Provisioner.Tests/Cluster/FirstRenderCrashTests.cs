@@ -152,35 +152,9 @@ public sealed partial class FirstRenderCrashTests
         Assert.Equal(n, File.ReadAllLines(log).Length);
     }
 
-    private static async Task<ProcessResult> RenderProcessAsync(ProfileTree tree, string clusterDir, Dictionary<string, string> environment)
-    {
-        var psi = new ProcessStartInfo(Dotnet)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { ProvisionerDll, "render", "--profiles", tree.Profiles, "--templates", tree.Templates, "--out", clusterDir })
-            psi.ArgumentList.Add(arg);
-        foreach (var (name, value) in environment) psi.Environment[name] = value;
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + Dotnet);
-        process.StandardInput.Close();
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        cts.CancelAfter(TimeSpan.FromSeconds(120));
-        var stdout = process.StandardOutput.ReadToEndAsync(cts.Token);
-        var stderr = process.StandardError.ReadToEndAsync(cts.Token);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-        return new ProcessResult(process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<ProcessResult> RenderProcessAsync(ProfileTree tree, string clusterDir, Dictionary<string, string> environment) =>
+        Programs.RunAsync(Dotnet, [ProvisionerDll, "render", "--profiles", tree.Profiles, "--templates", tree.Templates, "--out", clusterDir],
+            Ct, TimeSpan.FromSeconds(120), environment);
 
     /// <summary>
     /// Judged by openssl, not by the code under test: every CA key matches its certificate, every leaf key its

@@ -78,6 +78,9 @@ public sealed class WorkerMachineTests : IAsyncLifetime
     }
 
     /// <summary>A machine's real config as Ignition 2.14 (spec 3.3.0 at most) gets it: /ipxe → pointer → TLS.</summary>
+    /// <summary>The bootstrap machine's real config: it is released once per provisioning round, so fetched once.</summary>
+    private string? _bootstrapConfig;
+
     private Task<string> RealConfigAsync(string mac) =>
         _server!.RealConfigAsync("mac=" + mac, Ct, "application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1");
 
@@ -208,6 +211,47 @@ public sealed class WorkerMachineTests : IAsyncLifetime
             Assert.DoesNotContain(absent, everything);
 
         await BootkubeRunsKubectlFromTheReleaseImageAsync();
+        await EveryRolesUnitsPassSystemdVerifyAsync();
+    }
+
+    /// <summary>
+    /// <c>systemd-analyze verify</c> on the units of the other roles too (bootstrap, control plane), in this machine's
+    /// real systemd: each role's units go to a directory of their own, and the programs they start that the role's
+    /// config itself writes (bootkube.sh, the installed-report script) are written where the config puts them.
+    /// </summary>
+    private async Task EveryRolesUnitsPassSystemdVerifyAsync()
+    {
+        var root = Environment.GetEnvironmentVariable("MACHINES_HOME") is { Length: > 0 } home
+            ? Path.Combine(home, "machines", _name, "root") : Path.Combine("/var/lib/provisioner-test-machines/machines", _name, "root");
+        foreach (var (role, mac) in new[] { ("bootstrap", "52:54:00:00:10:01"), ("control-plane", "52:54:00:00:20:01") })
+        {
+            var json = role == "bootstrap" ? _bootstrapConfig ??= await RealConfigAsync(mac) : await RealConfigAsync(mac);
+            var config = IgnitionJson.Deserialize(json);
+            var files = IgnitionFiles.Decode(json);
+            var units = config.Systemd!.Units!.Where(u => u.Contents is not null).ToList();
+            Assert.NotEmpty(units);
+            var dir = $"/root/verify/{role}";
+            foreach (var unit in units)
+            {
+                var target = Path.Combine(root + dir, unit.Name);
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                await File.WriteAllTextAsync(target, unit.Contents, Ct);
+            }
+            foreach (var program in units.SelectMany(u => u.Contents!.Split('\n')).Where(l => l.StartsWith("Exec", StringComparison.Ordinal))
+                         .Select(l => l[(l.IndexOf('=') + 1)..].TrimStart('-', '+', '!', '@').Split(' ')[0]).Distinct())
+            {
+                if (files.TryGetValue(program, out var file))
+                {
+                    var target = Path.Combine(root, program.TrimStart('/'));
+                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                    await File.WriteAllTextAsync(target, file.Text, Ct);
+                    File.SetUnixFileMode(target, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+                }
+                await OkAsync("test", "-x", program);
+            }
+            var verify = await InMachineAsync(["systemd-analyze", "verify", .. units.Select(u => $"{dir}/{u.Name}")]);
+            Assert.True(verify.Exit == 0, $"{role}: {verify.Output}");
+        }
     }
 
     /// <summary>
@@ -217,7 +261,7 @@ public sealed class WorkerMachineTests : IAsyncLifetime
     /// </summary>
     private async Task BootkubeRunsKubectlFromTheReleaseImageAsync()
     {
-        var bootstrap = IgnitionFiles.Decode(await RealConfigAsync("52:54:00:00:10:01"));
+        var bootstrap = IgnitionFiles.Decode(_bootstrapConfig ??= await RealConfigAsync("52:54:00:00:10:01"));
         var root = Path.Combine("/var/lib/provisioner-test-machines/machines", _name, "root");
         root = Environment.GetEnvironmentVariable("MACHINES_HOME") is { Length: > 0 } home ? Path.Combine(home, "machines", _name, "root") : root;
         const string inside = "/root/bootkube";

@@ -58,7 +58,8 @@ internal sealed record ProcessResult(int ExitCode, string Stdout, string Stderr)
 
 internal static class Programs
 {
-    public static async Task<ProcessResult> RunAsync(string program, IEnumerable<string> args, CancellationToken ct, TimeSpan? timeout = null)
+    public static async Task<ProcessResult> RunAsync(string program, IEnumerable<string> args, CancellationToken ct, TimeSpan? timeout = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(program)
         {
@@ -68,6 +69,7 @@ internal static class Programs
             UseShellExecute = false,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {program}");
         process.StandardInput.Close();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);

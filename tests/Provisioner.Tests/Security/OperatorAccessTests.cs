@@ -40,16 +40,6 @@ public sealed class OperatorAccessTests
         return new Lab(server, client, clusterDir);
     }
 
-    private static async Task<(int Status, string Body)> CurlAsync(NetworkNamespace from, string url, params string[] extra)
-    {
-        var curl = Requires.Program("curl", "curl");
-        var result = await from.RunAsync(curl, ["-sS", "--max-time", "20", "-w", "\n%{http_code}", .. extra, url]);
-        Assert.True(result.ExitCode == 0, $"curl {url}: {result}");
-        var output = result.Output.TrimEnd();
-        var split = output.LastIndexOf('\n');
-        return (int.Parse(output[(split + 1)..]), output[..Math.Max(0, split)]);
-    }
-
     [Fact]
     public async Task Machine_list_from_the_network_needs_the_operator_token_and_loopback_does_not()
     {
@@ -58,11 +48,11 @@ public sealed class OperatorAccessTests
         var token = (await File.ReadAllTextAsync(Path.Combine(lab.ClusterDirectory, "auth", OperatorCredential.FileName), Ct)).Trim();
         var machines = $"http://{ServerAddress}:8080/api/v1/machines";
 
-        var anonymous = await CurlAsync(lab.Client, machines);
-        var forged = await CurlAsync(lab.Client, machines, "-H", "Authorization: Bearer " + new string('0', 64));
-        var authorized = await CurlAsync(lab.Client, machines, "-H", "Authorization: Bearer " + token);
-        var local = await CurlAsync(lab.Server, "http://127.0.0.1:8080/api/v1/machines");
-        var machineFacing = await CurlAsync(lab.Client, $"http://{ServerAddress}:8080/ipxe?mac=52-54-00-00-30-01");
+        var anonymous = await NamespacedCurl.GetAsync(lab.Client, machines);
+        var forged = await NamespacedCurl.GetAsync(lab.Client, machines, "-H", "Authorization: Bearer " + new string('0', 64));
+        var authorized = await NamespacedCurl.GetAsync(lab.Client, machines, "-H", "Authorization: Bearer " + token);
+        var local = await NamespacedCurl.GetAsync(lab.Server, "http://127.0.0.1:8080/api/v1/machines");
+        var machineFacing = await NamespacedCurl.GetAsync(lab.Client, $"http://{ServerAddress}:8080/ipxe?mac=52-54-00-00-30-01");
 
         Assert.Equal(401, anonymous.Status);
         Assert.Contains("operator token", anonymous.Body);
@@ -74,10 +64,10 @@ public sealed class OperatorAccessTests
         Assert.Equal(200, machineFacing.Status);
         foreach (var path in new[] { "/api/v1/approver", "/api/v1/console", "/api/v1/events" })
         {
-            var (status, body) = await CurlAsync(lab.Client, $"http://{ServerAddress}:8080{path}");
+            var (status, body) = await NamespacedCurl.GetAsync(lab.Client, $"http://{ServerAddress}:8080{path}");
             Assert.True(status == 401, $"{path}: {status} {body}");
         }
-        var reprovision = await CurlAsync(lab.Client, $"http://{ServerAddress}:8080/api/v1/machines/worker-0/reprovision",
+        var reprovision = await NamespacedCurl.GetAsync(lab.Client, $"http://{ServerAddress}:8080/api/v1/machines/worker-0/reprovision",
             "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}");
         Assert.Equal(401, reprovision.Status);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite,

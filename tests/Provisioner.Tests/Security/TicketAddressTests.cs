@@ -14,16 +14,6 @@ public sealed class TicketAddressTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static async Task<(int Status, string Body)> CurlAsync(NetworkNamespace from, string url, params string[] extra)
-    {
-        var curl = Requires.Program("curl", "curl");
-        var result = await from.RunAsync(curl, ["-sS", "--max-time", "20", "-w", "\n%{http_code}", .. extra, url]);
-        Assert.True(result.ExitCode == 0, $"curl {url}: {result}");
-        var output = result.Output.TrimEnd();
-        var split = output.LastIndexOf('\n');
-        return (int.Parse(output[(split + 1)..]), output[..Math.Max(0, split)]);
-    }
-
     [Fact]
     public async Task A_ticket_replayed_from_another_address_is_403_and_the_machine_still_gets_its_config()
     {
@@ -51,12 +41,12 @@ public sealed class TicketAddressTests
         await serve.WaitForLineAsync(l => l.Contains("Application started"), TimeSpan.FromSeconds(60), Ct);
         var ca = Path.Combine(clusterDir, "tls", "provisioner-ca.crt");
 
-        var (_, script) = await CurlAsync(machine, $"http://{ServerAddress}:8080/ipxe?mac=52-54-00-00-30-01");
+        var (_, script) = await NamespacedCurl.GetAsync(machine, $"http://{ServerAddress}:8080/ipxe?mac=52-54-00-00-30-01");
         var ticketed = System.Text.RegularExpressions.Regex.Match(script, @"(?:ignition\.config\.url|coreos\.inst\.ignition_url)=(\S+)").Groups[1].Value;
         var merge = new Uri(ticketed.Replace($"http://{ServerAddress}:8080", $"https://{ServerAddress}:8443", StringComparison.Ordinal));
 
-        var stolen = await CurlAsync(attacker, merge.ToString(), "--cacert", ca);
-        var delivered = await CurlAsync(machine, merge.ToString(), "--cacert", ca);
+        var stolen = await NamespacedCurl.GetAsync(attacker, merge.ToString(), "--cacert", ca);
+        var delivered = await NamespacedCurl.GetAsync(machine, merge.ToString(), "--cacert", ca);
 
         Assert.Equal(403, stolen.Status);
         Assert.Contains($"issued to {MachineAddress}", stolen.Body);
