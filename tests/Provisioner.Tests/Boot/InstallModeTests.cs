@@ -30,9 +30,26 @@ public sealed class InstallModeTests : IDisposable
     private static async Task<string> PhaseAsync(RunningServer server, string machine) =>
         (await server.MachineAsync(machine, Ct)).GetProperty("phase").GetString()!;
 
-    private static async Task<HttpResponseMessage> ReportAsync(RunningServer server, string machine, string stage) =>
-        await server.Client.PostAsync("/api/v1/progress",
-            new StringContent(JsonSerializer.Serialize(new { machine, stage, detail = "test" }), Encoding.UTF8, "application/json"), Ct);
+    /// <summary>A progress report with <paramref name="reportKey"/> as its bearer token, as the machine's units send it.</summary>
+    private static async Task<HttpResponseMessage> ReportAsync(RunningServer server, string machine, string stage, string reportKey)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/progress")
+        {
+            Content = new StringContent(JsonSerializer.Serialize(new { machine, stage, detail = "test" }), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", reportKey);
+        return await server.Client.SendAsync(request, Ct);
+    }
+
+    /// <summary>
+    /// What an install does, as the server sees it: the installer's PXE boot, its fetch of the pointer (plain HTTP), and
+    /// the installed system's first boot following the pointer over TLS. Returns the machine's report key.
+    /// </summary>
+    private static async Task<string> InstallAsync(RunningServer server)
+    {
+        var config = await server.RealConfigFromScriptAsync(await server.Client.GetStringAsync(WorkerIpxe, Ct), Ct);
+        return SecureIgnition.ReportKeyIn(config);
+    }
 
     private static void AssertDiskBootScript(string script, string phase)
     {
@@ -54,7 +71,7 @@ public sealed class InstallModeTests : IDisposable
         var kernel = KernelLine(await server.Client.GetStringAsync(WorkerIpxe, Ct));
 
         Assert.Contains(" coreos.inst.install_dev=/dev/vda ", kernel);
-        Assert.Contains($" coreos.inst.ignition_url=http://192.0.2.1:8080/ignition?{WorkerQuery} ", kernel);
+        Assert.Contains($" coreos.inst.ignition_url=http://192.0.2.1:8080/ignition?{WorkerQuery}&ticket=", kernel);
         Assert.DoesNotContain("ignition.config.url=", kernel);
         Assert.Contains(" ignition.firstboot ", kernel);
         Assert.Contains(" ignition.platform.id=metal ", kernel);
@@ -92,8 +109,8 @@ public sealed class InstallModeTests : IDisposable
     {
         await using (var server = await RunningServer.StartAsync(_tree))
         {
-            (await server.Client.GetAsync("/ignition?" + WorkerQuery, Ct)).EnsureSuccessStatusCode();
-            using var reported = await ReportAsync(server, "worker-0", "installed");
+            var key = await InstallAsync(server);
+            using var reported = await ReportAsync(server, "worker-0", "installed", key);
             Assert.Equal(HttpStatusCode.NoContent, reported.StatusCode);
             Assert.Equal(MachinePhases.Installed, await PhaseAsync(server, "worker-0"));
         }
@@ -108,10 +125,10 @@ public sealed class InstallModeTests : IDisposable
     {
         await using var server = await RunningServer.StartAsync(_tree);
         var url = server.BaseAddress.ToString().TrimEnd('/');
-        (await server.Client.GetAsync("/ignition?" + WorkerQuery, Ct)).EnsureSuccessStatusCode();
+        var key = await InstallAsync(server);
         var listed = await CliRun.RunAsync(["machines", "list", "--server", url]);
         Assert.Matches(@"(?m)^worker-0 +worker +ignition +installing ", listed.Out);
-        (await ReportAsync(server, "worker-0", "installed")).EnsureSuccessStatusCode();
+        (await ReportAsync(server, "worker-0", "installed", key)).EnsureSuccessStatusCode();
         listed = await CliRun.RunAsync(["machines", "list", "--server", url]);
         Assert.Matches(@"(?m)^worker-0 +worker +installed +installed ", listed.Out);
 
@@ -163,13 +180,13 @@ public sealed class InstallModeTests : IDisposable
     {
         _tree.Edit("machines.yaml", "    installDisk: /dev/vda\n    labels:", "    labels:");
         await using var server = await RunningServer.StartAsync(_tree);
-        (await server.Client.GetAsync("/ignition?" + WorkerQuery, Ct)).EnsureSuccessStatusCode();
+        var key = await InstallAsync(server);
 
         Assert.Equal(MachinePhases.Provisioning, await PhaseAsync(server, "worker-0"));
         var kernel = KernelLine(await server.Client.GetStringAsync(WorkerIpxe, Ct));
-        Assert.Contains($" ignition.config.url=http://192.0.2.1:8080/ignition?{WorkerQuery} ", kernel);
+        Assert.Contains($" ignition.config.url=http://192.0.2.1:8080/ignition?{WorkerQuery}&ticket=", kernel);
         Assert.DoesNotContain("coreos.inst.", kernel);
-        using var reported = await ReportAsync(server, "worker-0", "installed");
+        using var reported = await ReportAsync(server, "worker-0", "installed", key);
         Assert.Equal(HttpStatusCode.Conflict, reported.StatusCode);
         Assert.Contains("machine worker-0 has no installDisk", await reported.Content.ReadAsStringAsync(Ct));
         Assert.Equal(MachinePhases.Provisioning, await PhaseAsync(server, "worker-0"));

@@ -41,7 +41,7 @@ public sealed class InstalledReportUnitTests : IDisposable
     public async Task An_install_mode_config_enables_the_oneshot_that_runs_the_report_script_after_the_network_is_up()
     {
         await using var server = await RunningServer.StartAsync(_tree);
-        var served = await server.Client.GetStringAsync("/ignition?mac=52-54-00-00-30-01", Ct);
+        var served = await server.RealConfigAsync("mac=52-54-00-00-30-01", Ct);
 
         var unit = IgnitionFiles.Unit(served, "provisioner-installed.service");
         Assert.Contains("After=network-online.target\n", unit);
@@ -63,7 +63,7 @@ public sealed class InstalledReportUnitTests : IDisposable
     {
         var shellcheck = Requires.Program("shellcheck", "shellcheck");
         await using var server = await RunningServer.StartAsync(_tree);
-        var script = WriteScript(await server.Client.GetStringAsync("/ignition?mac=52-54-00-00-30-01", Ct));
+        var script = WriteScript(await server.RealConfigAsync("mac=52-54-00-00-30-01", Ct));
         var (exit, output) = await Proc.RunAsync(shellcheck, [script], Ct);
         Assert.True(exit == 0, $"shellcheck found problems:\n{output}");
     }
@@ -73,22 +73,45 @@ public sealed class InstalledReportUnitTests : IDisposable
     {
         _tree.Edit("machines.yaml", "    installDisk: /dev/vda\n    labels:", "    labels:");
         await using var server = await RunningServer.StartAsync(_tree);
-        var served = await server.Client.GetStringAsync("/ignition?mac=52-54-00-00-30-01", Ct);
+        var served = await server.RealConfigAsync("mac=52-54-00-00-30-01", Ct);
         Assert.DoesNotContain("provisioner-installed", served);
         Assert.False(IgnitionFiles.Decode(served).ContainsKey(ScriptPath));
     }
 
     [Fact]
-    public async Task Without_a_report_key_the_script_reports_installed_and_leaves_its_stamp()
+    public async Task Without_the_report_key_the_server_refuses_the_report_and_the_script_fails_without_its_stamp()
     {
         Requires.Program("curl", "curl");
         await using var server = await RunningServer.StartAsync(_tree);
-        var script = WriteScript(await server.Client.GetStringAsync("/ignition?mac=52-54-00-00-30-01", Ct));
+        var script = WriteScript(await server.RealConfigAsync("mac=52-54-00-00-30-01", Ct));
         var stamp = Path.Combine(_tree.Root, "var", "installed.reported");
 
         var (exit, output) = await Proc.RunAsync("bash", [script], Ct, new Dictionary<string, string>
         {
             ["PROVISIONER_REPORT_KEY_FILE"] = Path.Combine(_tree.Root, "no-such-key"),
+            ["PROVISIONER_INSTALLED_STAMP"] = stamp,
+        });
+
+        // The unit's Restart=on-failure tries again; nothing claims the report went through.
+        Assert.True(exit != 0, output);
+        Assert.False(File.Exists(stamp), output);
+        Assert.NotEqual(MachinePhases.Installed, (await server.MachineAsync("worker-0", Ct)).GetProperty("phase").GetString());
+    }
+
+    [Fact]
+    public async Task With_its_own_report_key_the_script_reports_installed_and_leaves_its_stamp()
+    {
+        Requires.Program("curl", "curl");
+        await using var server = await RunningServer.StartAsync(_tree);
+        var config = await server.RealConfigAsync("mac=52-54-00-00-30-01", Ct);
+        var script = WriteScript(config);
+        var key = Path.Combine(_tree.Root, "report-key");
+        await File.WriteAllTextAsync(key, SecureIgnition.ReportKeyIn(config) + "\n", Ct);
+        var stamp = Path.Combine(_tree.Root, "var", "installed.reported");
+
+        var (exit, output) = await Proc.RunAsync("bash", [script], Ct, new Dictionary<string, string>
+        {
+            ["PROVISIONER_REPORT_KEY_FILE"] = key,
             ["PROVISIONER_INSTALLED_STAMP"] = stamp,
         });
 
@@ -107,7 +130,7 @@ public sealed class InstalledReportUnitTests : IDisposable
     {
         Requires.Program("curl", "curl");
         await using var server = await RunningServer.StartAsync(_tree);
-        var script = WriteScript(await server.Client.GetStringAsync("/ignition?mac=52-54-00-00-30-01", Ct));
+        var script = WriteScript(await server.RealConfigAsync("mac=52-54-00-00-30-01", Ct));
         var key = Path.Combine(_tree.Root, "report-key");
         await File.WriteAllTextAsync(key, "k3y-0f-w0rker-0\n", Ct);
 
