@@ -4,7 +4,6 @@ using System.Globalization;
 using System.Buffers;
 using System.Net;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
