@@ -126,6 +126,8 @@ internal static class SecretDeliveryServiceCollectionExtensions
         services.AddSingleton(delivery);
         services.AddSingleton<ServingTls>();
         services.AddHostedService(sp => sp.GetRequiredService<ServingTls>());
+        services.AddSingleton<TicketSeal>();
+        services.AddHostedService(sp => sp.GetRequiredService<TicketSeal>());
         services.AddSingleton<SecretDelivery>();
         services.AddSingleton<NewMachineArming>();
         services.AddHostedService(sp => sp.GetRequiredService<NewMachineArming>());
