@@ -12,6 +12,20 @@ internal static class ProvisionerUrls
     /// </summary>
     public static string BaseFor(HttpContext context, ClusterSpec cluster) =>
         cluster.ProvisionerUrl is { } configured
-            ? configured.GetLeftPart(UriPartial.Authority)
+            ? Authority(configured)
             : $"{context.Request.Scheme}://{context.Request.Host.ToUriComponent()}";
+
+    /// <summary><c>scheme://host:port</c> of <paramref name="url"/>, worked out once per URL (every boot request asks).</summary>
+    public static string Authority(Uri url)
+    {
+        var last = _last;
+        if (last is not null && ReferenceEquals(last.Url, url)) return last.Authority;
+        var authority = url.GetLeftPart(UriPartial.Authority);
+        _last = new Known(url, authority);
+        return authority;
+    }
+
+    private sealed record Known(Uri Url, string Authority);
+
+    private static volatile Known? _last;
 }

@@ -84,33 +84,60 @@ internal sealed class ServingTls(TlsListenerOptions options, CatalogStore catalo
     /// <c>https://host:port</c> for a machine whose plain-HTTP base URL is <paramref name="httpBase"/>: the same host,
     /// the port of the TLS listener that serves the address the request came in on.
     /// </summary>
-    public string TlsBaseFor(HttpContext context, string httpBase) =>
-        $"https://{new Uri(httpBase).Host}:{PortFor("https", context.Connection.LocalIpAddress)}"; // Uri.Host keeps IPv6 brackets
+    public string TlsBaseFor(HttpContext context, string httpBase)
+    {
+        var port = PortFor("https", context.Connection.LocalIpAddress);
+        var last = _lastTlsBase;
+        if (last is not null && last.Port == port && string.Equals(last.HttpBase, httpBase, StringComparison.Ordinal)) return last.TlsBase;
+        var tlsBase = $"https://{new Uri(httpBase).Host}:{port}"; // Uri.Host keeps IPv6 brackets
+        _lastTlsBase = new KnownTlsBase(httpBase, port, tlsBase);
+        return tlsBase;
+    }
+
+    // Almost every request names the same plain base (the provisionerUrl), so the last answer is kept.
+    private sealed record KnownTlsBase(string HttpBase, int Port, string TlsBase);
+
+    private volatile KnownTlsBase? _lastTlsBase;
 
     /// <summary>The plain-HTTP base URL for a request on the TLS listener: the configured provisionerUrl, else the same host on the plain listener's port.</summary>
     public string HttpBaseFor(HttpContext context) =>
         catalog.Current.Profiles.Cluster.ProvisionerUrl is { } configured
-            ? configured.GetLeftPart(UriPartial.Authority)
+            ? ProvisionerUrls.Authority(configured)
             : $"http://{HostOnly(context.Request.Host)}:{PortFor("http", context.Connection.LocalIpAddress)}";
 
     private static string HostOnly(HostString host) => host.Host.Contains(':') && !host.Host.StartsWith('[') ? $"[{host.Host}]" : host.Host;
 
+    private sealed record BoundListener(string Scheme, IPAddress? Address, int Port);
+
+    // What Kestrel bound is known once it listens, and fixed from then on.
+    private IReadOnlyList<BoundListener>? _bound;
+
+    private IReadOnlyList<BoundListener> Bound()
+    {
+        if (_bound is { } known) return known;
+        var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses;
+        if (addresses is null || addresses.Count == 0) return [];
+        return _bound = [.. addresses.Select(a => new Uri(a)).Select(u => new BoundListener(u.Scheme,
+            IPAddress.TryParse(u.Host.Trim('[', ']'), out var ip) ? ip : null, u.Port))];
+    }
+
     /// <summary>The bound port of the listener with <paramref name="scheme"/> on <paramref name="local"/> (or on a wildcard), else the first one.</summary>
     private int PortFor(string scheme, IPAddress? local)
     {
-        var bound = server.Features.Get<IServerAddressesFeature>()?.Addresses.Select(a => new Uri(a)).Where(u => u.Scheme == scheme).ToList() ?? [];
-        if (bound.Count == 0)
-        {
-            // No socket bound (an in-memory test server): the configured port is the best answer there is.
-            var configured = scheme == "https" ? options.TlsListen : options.HttpListen;
-            return configured.Count > 0 ? configured[0].Port : scheme == "https" ? 8443 : 8080;
-        }
+        BoundListener? first = null, wildcard = null;
         local = local is { IsIPv4MappedToIPv6: true } ? local.MapToIPv4() : local;
-        foreach (var uri in bound)
-            if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && ip.Equals(local)) return uri.Port;
-        foreach (var uri in bound)
-            if (!IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) || ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any)) return uri.Port;
-        return bound[0].Port;
+        foreach (var listener in Bound())
+        {
+            if (listener.Scheme != scheme) continue;
+            if (listener.Address is not null && listener.Address.Equals(local)) return listener.Port;
+            first ??= listener;
+            if (listener.Address is null || listener.Address.Equals(IPAddress.Any) || listener.Address.Equals(IPAddress.IPv6Any)) wildcard ??= listener;
+        }
+        if (wildcard is not null) return wildcard.Port;
+        if (first is not null) return first.Port;
+        // No socket bound (an in-memory test server): the configured port is the best answer there is.
+        var configured = scheme == "https" ? options.TlsListen : options.HttpListen;
+        return configured.Count > 0 ? configured[0].Port : scheme == "https" ? 8443 : 8080;
     }
 }
 
