@@ -9,6 +9,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Provisioner.Api;
 using Provisioner.Approval;
 using Provisioner.Assets;
@@ -201,6 +202,9 @@ internal sealed class ProvisionerServer : IAsyncDisposable
     {
         try
         {
+            // Every capability's options first, all problems at once: the host itself resolves its hosted services
+            // (and with them some options, one failure at a time, and the catalog) before it runs this validator.
+            _app.Services.GetRequiredService<IStartupValidator>().Validate();
             await _app.StartAsync(cancellationToken);
         }
         catch

@@ -1,4 +1,5 @@
 using System.Reflection;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -158,5 +159,45 @@ public sealed class CapabilityOptionsTests
         var bound = configuration.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).Select(p => p.Name);
 
         Assert.All(bound, name => Assert.NotNull(SettingsTable.Find(name)));
+    }
+}
+
+/// <summary>Composing the server reads nothing from the disk; what is wrong there surfaces when it starts.</summary>
+public sealed class ServerCompositionTests : IDisposable
+{
+    private readonly Provisioner.Tests.Support.ProfileTree _tree = new();
+
+    public void Dispose() => _tree.Dispose();
+
+    private Provisioner.Hosting.ServerOptions Options() => new()
+    {
+        ProfilesDirectory = _tree.Profiles,
+        TemplatesDirectory = _tree.Templates,
+        AssetsDirectory = _tree.Assets,
+        MinimumLogLevel = Serilog.Events.LogEventLevel.Fatal,
+        Approver = new ApproverOptions { Enabled = false },
+    };
+
+    private static Provisioner.Hosting.ProvisionerServer Build(Provisioner.Hosting.ServerOptions options) =>
+        Provisioner.Hosting.ProvisionerServer.Build(options, configureWebHost: web => web.UseTestServer());
+
+    [Fact]
+    public async Task A_missing_assets_directory_fails_when_the_server_starts_not_when_it_is_composed()
+    {
+        await using var server = Build(Options() with { AssetsDirectory = "/nonexistent/assets" });
+
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => server.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(["--assets: the assets directory '/nonexistent/assets' does not exist"], e.Failures);
+    }
+
+    [Fact]
+    public async Task Invalid_profiles_fail_when_the_server_starts_not_when_it_is_composed()
+    {
+        _tree.Edit("machines.yaml", "mac: 52:54:00:00:30:01", "mac: 52:54:00:00:30:0x");
+
+        await using var server = Build(Options());
+
+        var e = await Assert.ThrowsAsync<Provisioner.Profiles.ProfileValidationException>(() => server.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Contains(e.Diagnostics, d => d.ToString().Contains("is not a MAC address", StringComparison.Ordinal));
     }
 }
