@@ -179,7 +179,7 @@ done
 same_bytes
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "CPU seconds during the measured rounds: provisioner $prov_cpu, nginx $nginx_cpu"
-echo "machines.json after the rounds (every /ipxe answer persisted its ticket's hash first): $(stat -c %s "$work/cluster/state/machines.json") bytes"
+echo "machines.json after the rounds (tickets are sealed, so /ipxe writes nothing for a known machine): $(stat -c %s "$work/cluster/state/machines.json") bytes"
 awk '
   { n[$1]++; rr[$1] += $3 / $4; pr[$1] += $5 / $6; if (!($1 in minr) || $3 / $4 < minr[$1]) minr[$1] = $3 / $4; if (!($1 in maxp) || $5 / $6 > maxp[$1]) maxp[$1] = $5 / $6 }
   END {

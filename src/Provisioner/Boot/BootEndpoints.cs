@@ -1,4 +1,3 @@
-using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -46,19 +45,18 @@ internal static class BootEndpoints
                 return Results.Text(IpxeScripts.LocalBoot(match.Machine, snapshot.Profiles.Roles[match.Machine.Role], installDisk, state.Phase), IpxeScripts.ContentType);
             }
             registry.RecordKnown(match.Machine, query!, BootStage.Ipxe, remote, installDisk is null ? matchedBy : $"{matchedBy}; install to {installDisk}");
-            var body = scripts.For(snapshot, match.Machine, query!, baseUrl, context.Request, releaseStore);
-            var script = Encoding.UTF8.GetString(body.Bytes);
+            var script = scripts.For(snapshot, match.Machine, query!, baseUrl, context.Request, releaseStore);
             // A script that boots the machine carries a fresh one-time ticket for its real config; one that only
             // retries (an artifact still downloading) mints nothing. Each ticketed script is new, so no ETag.
-            if (!script.Contains(IpxeScripts.TicketPlaceholder, StringComparison.Ordinal))
+            if (!script.NeedsTicket)
             {
-                context.Response.Headers.ETag = body.ETag;
-                if (ETags.NoneMatchFails(context.Request, body.ETag)) return Results.StatusCode(StatusCodes.Status304NotModified);
-                return Results.Bytes(body.Bytes, IpxeScripts.ContentType);
+                context.Response.Headers.ETag = script.Body.ETag;
+                if (ETags.NoneMatchFails(context.Request, script.Body.ETag)) return Results.StatusCode(StatusCodes.Status304NotModified);
+                return Results.Bytes(script.Body.Bytes, IpxeScripts.ContentType);
             }
             var ticket = await delivery.IssueTicketAsync(snapshot.Profiles.Roles[match.Machine.Role], match.Machine, installs: installDisk is not null, remote, context.RequestAborted);
             context.Response.Headers.CacheControl = "no-store";
-            return Results.Text(script.Replace(IpxeScripts.TicketPlaceholder, ticket, StringComparison.Ordinal), IpxeScripts.ContentType);
+            return Results.Bytes(script.WithTicket(ticket), IpxeScripts.ContentType);
         });
         return app;
     }

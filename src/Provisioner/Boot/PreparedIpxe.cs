@@ -20,11 +20,11 @@ internal sealed class PreparedIpxe(ProvisionerMetrics metrics)
     // beside a valid identity can make us keep. Beyond it, scripts are built per request.
     private const int MaxEntries = 4096;
 
-    private sealed record Table(CatalogSnapshot? Snapshot, ConcurrentDictionary<(string BaseUrl, string Query, ulong Present), PreparedBody> Entries);
+    private sealed record Table(CatalogSnapshot? Snapshot, ConcurrentDictionary<(string BaseUrl, string Query, ulong Present), PreparedScript> Entries);
 
     private volatile Table _table = new(null, new());
 
-    public PreparedBody For(CatalogSnapshot snapshot, MachineSpec machine, MachineQuery query, string baseUrl, HttpRequest request, ContentStore releaseStore)
+    public PreparedScript For(CatalogSnapshot snapshot, MachineSpec machine, MachineQuery query, string baseUrl, HttpRequest request, ContentStore releaseStore)
     {
         Func<string, BootArtifact?>? artifacts = null;
         ulong? present = 0;
@@ -43,7 +43,7 @@ internal sealed class PreparedIpxe(ProvisionerMetrics metrics)
         if (present is not null && table.Entries.TryGetValue(key, out var known)) return known;
 
         metrics.IpxeRenders.Inc();
-        var body = PreparedBody.For(Encoding.UTF8.GetBytes(IpxeScripts.ForMachine(baseUrl, snapshot.Profiles, machine, query, artifacts, IpxeScripts.TicketPlaceholder)));
+        var body = PreparedScript.For(IpxeScripts.ForMachine(baseUrl, snapshot.Profiles, machine, query, artifacts, IpxeScripts.TicketPlaceholder));
         if (present is not null && table.Entries.Count < MaxEntries) table.Entries.TryAdd(key, body);
         return body;
     }
@@ -65,5 +65,53 @@ internal sealed class PreparedIpxe(ProvisionerMetrics metrics)
             bit++;
         }
         return mask;
+    }
+}
+
+/// <summary>
+/// A machine's prepared iPXE script, split once around <see cref="IpxeScripts.TicketPlaceholder"/>: an answer is the
+/// parts with the fresh ticket between them, copied as bytes. A script without the placeholder (one that only waits
+/// for a release artifact) is the same for every answer and carries an ETag.
+/// </summary>
+internal sealed class PreparedScript
+{
+    private static readonly byte[] Placeholder = Encoding.UTF8.GetBytes(IpxeScripts.TicketPlaceholder);
+    private readonly byte[][] _parts;
+
+    private PreparedScript(PreparedBody body, byte[][] parts) => (Body, _parts) = (body, parts);
+
+    /// <summary>The script with the placeholder in place (and its ETag, for a script that needs no ticket).</summary>
+    public PreparedBody Body { get; }
+
+    public bool NeedsTicket => _parts.Length > 1;
+
+    public static PreparedScript For(string script)
+    {
+        var bytes = Encoding.UTF8.GetBytes(script);
+        var parts = new List<byte[]>();
+        var rest = bytes.AsSpan();
+        for (var i = rest.IndexOf(Placeholder); i >= 0; i = rest.IndexOf(Placeholder))
+        {
+            parts.Add(rest[..i].ToArray());
+            rest = rest[(i + Placeholder.Length)..];
+        }
+        parts.Add(rest.ToArray());
+        return new PreparedScript(PreparedBody.For(bytes), [.. parts]);
+    }
+
+    /// <summary>The script with <paramref name="ticket"/> (URL-safe ASCII) wherever the placeholder was.</summary>
+    public byte[] WithTicket(string ticket)
+    {
+        var length = 0;
+        foreach (var part in _parts) length += part.Length;
+        var result = new byte[length + (_parts.Length - 1) * ticket.Length];
+        var at = 0;
+        for (var i = 0; i < _parts.Length; i++)
+        {
+            if (i > 0) at += Encoding.ASCII.GetBytes(ticket, result.AsSpan(at));
+            _parts[i].CopyTo(result, at);
+            at += _parts[i].Length;
+        }
+        return result;
     }
 }

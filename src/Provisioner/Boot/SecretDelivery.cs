@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Provisioner.Catalog;
@@ -26,14 +27,16 @@ internal sealed record DeliveryDecision(int Status, string? Reason, MachineState
 /// (<see cref="IssueTicketAsync"/>); the TLS listener's <c>/ignition</c> redeems it (<see cref="RedeemAsync"/>), which
 /// decides and records the delivery in one write of the machine state, so two requests with one ticket cannot both win.
 /// </summary>
-internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTokenStore tokens, DeliveryOptions options, TimeProvider time,
+internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTokenStore tokens, TicketSeal seal, DeliveryOptions options, TimeProvider time,
     ILogger<SecretDelivery> logger)
 {
     public DeliveryOptions Options => options;
 
     /// <summary>
     /// Mints a ticket for <paramref name="machine"/>, bound to <paramref name="clientAddress"/> unless its role says
-    /// otherwise. For a role with <c>freshRoundPerBoot</c>, first starts a new provisioning round (as a reprovision does).
+    /// otherwise (see <see cref="TicketSeal"/>: nothing is written for it). For a role with <c>freshRoundPerBoot</c>,
+    /// first starts a new provisioning round (as a reprovision does); a machine never seen before is recorded as first
+    /// seen (armed), once.
     /// </summary>
     /// <param name="installs">The machine installs to disk: its installed system's first boot redeems the ticket, later.</param>
     public async Task<string> IssueTicketAsync(RoleSpec role, MachineSpec machine, bool installs, string? clientAddress, CancellationToken ct)
@@ -45,20 +48,13 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
             logger.LogInformation("Machine {Machine} boots live every time (freshRoundPerBoot): a new provisioning round started, {Count} bootstrap token(s) revoked",
                 machine.Name, revoked.Length);
         }
-        var ticket = MachineSecrets.NewSecret();
         var now = time.GetUtcNow();
-        var lifetime = installs ? options.InstallTicketLifetime : options.TicketLifetime;
-        var issued = new BootTicket(MachineSecrets.Hash(ticket), now, now + lifetime, role.BindTicketToAddress ? clientAddress : null);
-        await machineState.ChangeAsync(machine.Name, state =>
-        {
-            // A machine never seen before is new to the profiles: armed now, as NewMachineArming would (it may not have
-            // run yet for a machine added a moment ago).
-            if (IsNew(state)) state = state with { FirstSeenAt = now };
-            var kept = state.IssuedTickets.Add(issued);
-            if (kept.Length > MachineSecrets.MaxTickets) kept = kept.RemoveRange(0, kept.Length - MachineSecrets.MaxTickets);
-            return state with { Tickets = kept };
-        }, ct);
-        return ticket;
+        // A machine never seen before is new to the profiles: armed now, as NewMachineArming would (it may not have run
+        // yet for a machine added a moment ago).
+        if (machineState.Get(machine.Name) is not { } known || IsNew(known))
+            await machineState.ChangeAsync(machine.Name, state => IsNew(state) ? state with { FirstSeenAt = now } : state, ct);
+        var bound = role.BindTicketToAddress && IPAddress.TryParse(clientAddress, out var address) ? address : null;
+        return seal.Issue(machine.Name, now, installs ? options.InstallTicketLifetime : options.TicketLifetime, bound);
     }
 
     /// <summary>
@@ -74,7 +70,7 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
 
     /// <summary>A machine nothing was ever recorded for: new to the profiles.</summary>
     internal static bool IsNew(MachineState state) =>
-        state.ArmedAt is null && state.FirstSeenAt is null && state.JoinedAt is null && state.Deliveries.IsEmpty && state.IssuedTickets.IsEmpty;
+        state.ArmedAt is null && state.FirstSeenAt is null && state.JoinedAt is null && state.Deliveries.IsEmpty && state.UsedTickets.IsEmpty;
 
     /// <summary>
     /// Redeems <paramref name="ticket"/> for <paramref name="machine"/> asked from <paramref name="clientAddress"/>: on
@@ -83,17 +79,19 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
     /// </summary>
     public async Task<DeliveryDecision> RedeemAsync(MachineSpec machine, string ticket, string? clientAddress, string reportKeyHash, CancellationToken ct)
     {
-        var hash = MachineSecrets.Hash(ticket);
+        var opened = seal.Open(machine.Name, ticket);
         DeliveryDecision? decision = null;
         await machineState.ChangeAsync(machine.Name, state =>
         {
             var now = time.GetUtcNow();
-            decision = Decide(machine.Name, state, hash, clientAddress, now);
+            decision = Decide(machine.Name, state, opened, clientAddress, now);
             if (decision.Status != 200) return state;
-            var tickets = state.IssuedTickets.Select(t => t.Hash == hash ? t with { UsedAt = now, UsedBy = clientAddress } : t).ToList();
+            // The used ticket is what is remembered (the newest few): a second use of it is 410, naming when and where.
+            var tickets = state.UsedTickets.Add(new BootTicket(opened!.Hash, opened.IssuedAt, opened.Expires, opened.BoundTo, now, clientAddress));
+            if (tickets.Length > MachineSecrets.MaxTickets) tickets = tickets.RemoveRange(0, tickets.Length - MachineSecrets.MaxTickets);
             var deliveries = state.Deliveries.Add(new Delivery(DeliveryKinds.Ignition, now, clientAddress));
             if (deliveries.Length > MachineStateStore.MaxDeliveries) deliveries = deliveries.RemoveRange(0, deliveries.Length - MachineStateStore.MaxDeliveries);
-            var delivered = state with { Tickets = [.. tickets], Deliveries = deliveries, ReportKeyHash = reportKeyHash };
+            var delivered = state with { Tickets = tickets, Deliveries = deliveries, ReportKeyHash = reportKeyHash };
             decision = decision with { State = delivered };
             return delivered;
         }, ct);
@@ -105,17 +103,16 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
     /// real config is prepared (which may mint a token); a yes is decided again, atomically, by the redeem.
     /// </summary>
     public DeliveryDecision Preview(MachineSpec machine, string ticket, string? clientAddress) =>
-        Decide(machine.Name, machineState.Get(machine.Name) ?? MachineState.New(machine.Name), MachineSecrets.Hash(ticket), clientAddress, time.GetUtcNow());
+        Decide(machine.Name, machineState.Get(machine.Name) ?? MachineState.New(machine.Name), seal.Open(machine.Name, ticket), clientAddress, time.GetUtcNow());
 
-    private DeliveryDecision Decide(string name, MachineState state, string hash, string? client, DateTimeOffset now)
+    private DeliveryDecision Decide(string name, MachineState state, OpenedTicket? ticket, string? client, DateTimeOffset now)
     {
         DeliveryDecision Refuse(int status, string reason) => new(status, reason, state);
         var reprovision = $"`provisioner machines reprovision {name}` re-arms it (its next PXE boot fetches a new ticket)";
-        var ticket = state.IssuedTickets.FirstOrDefault(t => t.Hash == hash);
         if (ticket is null)
-            return Refuse(403, $"the ticket is not one /ipxe issued to {name} (or it was replaced by newer ones): boot the machine through /ipxe for a fresh one");
-        if (ticket.UsedAt is { } used)
-            return Refuse(410, $"this ticket already released {name}'s config at {used:O} to {ticket.UsedBy ?? "an unknown address"}; it is released once per provisioning round. If that was not the machine, treat its secrets as stolen; {reprovision}");
+            return Refuse(403, $"the ticket is not one /ipxe issued to {name}: boot the machine through /ipxe for a fresh one");
+        if (state.UsedTickets.FirstOrDefault(t => t.Hash == ticket.Hash && t.UsedAt is not null) is { UsedAt: { } used } usedTicket)
+            return Refuse(410, $"this ticket already released {name}'s config at {used:O} to {usedTicket.UsedBy ?? "an unknown address"}; it is released once per provisioning round. If that was not the machine, treat its secrets as stolen; {reprovision}");
         if (state.ArmedAt is { } armed && ticket.IssuedAt < armed)
             return Refuse(403, $"the ticket was issued at {ticket.IssuedAt:O}, before {name}'s current provisioning round started at {armed:O}: boot the machine through /ipxe for a fresh one");
         if (now >= ticket.Expires)

@@ -163,6 +163,8 @@ internal static class SecretDeliveryServiceCollectionExtensions
         services.TryAddSingleton(new DeliveryOptions());
         services.AddSingleton<ServingTls>();
         services.AddHostedService(sp => sp.GetRequiredService<ServingTls>());
+        services.AddSingleton<TicketSeal>();
+        services.AddHostedService(sp => sp.GetRequiredService<TicketSeal>());
         services.AddSingleton<SecretDelivery>();
         services.AddSingleton<NewMachineArming>();
         services.AddHostedService(sp => sp.GetRequiredService<NewMachineArming>());

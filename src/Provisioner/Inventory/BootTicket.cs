@@ -4,9 +4,10 @@ using System.Text;
 namespace Provisioner.Inventory;
 
 /// <summary>
-/// A one-time boot ticket <c>/ipxe</c> minted for a machine: only its SHA-256 <see cref="Hash"/> is kept (the state file
-/// then opens nothing). <see cref="BoundTo"/> is the client address that asked <c>/ipxe</c> (null: any address);
-/// <see cref="UsedAt"/>/<see cref="UsedBy"/> say when and to which address the config it released went.
+/// A one-time boot ticket that released a machine's config, as the machine state remembers it: only its SHA-256
+/// <see cref="Hash"/> is kept (the state file then opens nothing). <see cref="BoundTo"/> is the client address that asked
+/// <c>/ipxe</c> (null: any address); <see cref="UsedAt"/>/<see cref="UsedBy"/> say when and to which address the config
+/// it released went.
 /// </summary>
 internal sealed record BootTicket(string Hash, DateTimeOffset IssuedAt, DateTimeOffset Expires, string? BoundTo,
     DateTimeOffset? UsedAt = null, string? UsedBy = null);
@@ -14,7 +15,7 @@ internal sealed record BootTicket(string Hash, DateTimeOffset IssuedAt, DateTime
 /// <summary>Random one-time secrets (boot tickets, report keys) and the hashes persisted in their place.</summary>
 internal static class MachineSecrets
 {
-    /// <summary>Tickets kept per machine: the newest, whatever loops a machine (or someone else) runs through <c>/ipxe</c>.</summary>
+    /// <summary>Used tickets kept per machine (the newest), so a replay of a recent one is answered 410 with when and where.</summary>
     public const int MaxTickets = 8;
 
     /// <summary>192 random bits, base64url without padding (32 characters: fits a query value and a kernel argument).</summary>

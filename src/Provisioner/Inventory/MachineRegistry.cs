@@ -95,6 +95,8 @@ internal sealed class MachineRegistry(TimeProvider time)
 
     private void ForgetDiscovered(string key)
     {
+        // The usual case, a known machine that was never discovered, takes no lock (every boot request passes here).
+        if (!_machines.ContainsKey(key)) return;
         lock (_discoveredGate)
         {
             if (!_discoveredNodes.Remove(key, out var node)) return;

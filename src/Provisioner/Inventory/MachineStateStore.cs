@@ -47,7 +47,8 @@ internal sealed record InstallProgress(DateTimeOffset? InstallingAt, DateTimeOff
 /// before it belong to an earlier round and no longer make the machine "provisioning".
 /// </remarks>
 /// <para>
-/// <see cref="Tickets"/> are the one-time boot tickets <c>/ipxe</c> minted (hashes only, see <see cref="BootTicket"/>);
+/// <see cref="Tickets"/> are the newest boot tickets that released the machine's config (hashes only, see
+/// <see cref="BootTicket"/>: a ticket costs no state until it is used);
 /// <see cref="ReportKeyHash"/> is the hash of the report key the machine's last delivered config carries;
 /// <see cref="FirstSeenAt"/> is when the server first found the machine in the profiles (its first armed window).
 /// </para>
@@ -70,7 +71,7 @@ internal sealed record MachineState(string Name, ImmutableArray<Delivery> Delive
 
     /// <summary><see cref="Tickets"/>, empty rather than default for states made without any.</summary>
     [JsonIgnore]
-    public ImmutableArray<BootTicket> IssuedTickets => Tickets.IsDefault ? [] : Tickets;
+    public ImmutableArray<BootTicket> UsedTickets => Tickets.IsDefault ? [] : Tickets;
 
     /// <summary>Install mode progress (null: never installed, or a live-mode machine).</summary>
     public InstallProgress? Install { get; init; }
@@ -296,7 +297,7 @@ internal sealed class MachineStateStore : IHostedService
         foreach (var p in batch) next = p.Change(next);
         if (next.Any(kv => !SameState(current.GetValueOrDefault(kv.Key), kv.Value)))
         {
-            var text = JsonSerializer.Serialize(new StoredStates([.. next.Values.OrderBy(m => m.Name, StringComparer.Ordinal).Select(m => m with { Tickets = m.IssuedTickets })]), Json);
+            var text = JsonSerializer.Serialize(new StoredStates([.. next.Values.OrderBy(m => m.Name, StringComparer.Ordinal).Select(m => m with { Tickets = m.UsedTickets })]), Json);
             _lastWritten = null;
             await AtomicFile.WriteAsync(_path, text, AtomicFile.PrivateMode, CancellationToken.None);
             _lastWritten = FileStamp.Of(_path);
@@ -322,7 +323,7 @@ internal sealed class MachineStateStore : IHostedService
     // Records with ImmutableArray members compare arrays by reference; states compare by content.
     private static bool SameState(MachineState? a, MachineState? b) =>
         a is null ? b is null : b is not null && a.Name == b.Name && a.JoinedAt == b.JoinedAt && a.ArmedAt == b.ArmedAt && a.Install == b.Install && a.Deliveries.SequenceEqual(b.Deliveries)
-           && a.ReportKeyHash == b.ReportKeyHash && a.FirstSeenAt == b.FirstSeenAt && a.IssuedTickets.SequenceEqual(b.IssuedTickets);
+           && a.ReportKeyHash == b.ReportKeyHash && a.FirstSeenAt == b.FirstSeenAt && a.UsedTickets.SequenceEqual(b.UsedTickets);
 
     private static async Task<ImmutableDictionary<string, MachineState>> ReadAsync(string path, CancellationToken cancellationToken)
     {

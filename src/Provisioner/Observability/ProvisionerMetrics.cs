@@ -12,6 +12,8 @@ internal sealed class ProvisionerMetrics
     {
         Registry = Metrics.NewCustomRegistry();
         var factory = Metrics.WithCustomRegistry(Registry);
+        // No exemplars: nothing here traces requests, and recording one per increment is work on every request.
+        factory.ExemplarBehavior = ExemplarBehavior.NoExemplars();
         Requests = factory.CreateCounter("provisioner_http_requests_total", "HTTP requests by endpoint and status code.",
             new CounterConfiguration { LabelNames = ["endpoint", "status"] });
         ResponseBytes = factory.CreateCounter("provisioner_http_response_bytes_total", "Response body bytes by endpoint.",

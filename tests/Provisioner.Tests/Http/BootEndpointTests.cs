@@ -28,7 +28,7 @@ public sealed class BootEndpointTests : ServerTest
         var kernel = Assert.Single(lines, l => l.StartsWith("kernel ", StringComparison.Ordinal));
         Assert.StartsWith("kernel http://192.0.2.1:8080/assets/fcos/kernel?mac=52-54-00-00-30-01 initrd=initrd0 ", kernel);
         // The example machines install to disk: the installer gets the config URL (with its one-time ticket), the live system none.
-        Assert.Matches(" coreos.inst.ignition_url=http://192.0.2.1:8080/ignition\\?mac=52-54-00-00-30-01&ticket=[A-Za-z0-9_-]{32} ", kernel);
+        Assert.Matches(" coreos.inst.ignition_url=http://192.0.2.1:8080/ignition\\?mac=52-54-00-00-30-01&ticket=[A-Za-z0-9_-]{56} ", kernel);
         Assert.DoesNotContain("ignition.config.url=", kernel);
         Assert.Contains(" ignition.firstboot ", kernel);
         Assert.Contains(" ignition.platform.id=metal ", kernel);

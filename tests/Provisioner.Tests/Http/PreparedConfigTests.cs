@@ -183,7 +183,7 @@ public sealed partial class PreparedConfigTests : ServerTest
         Assert.Equal(HttpStatusCode.OK, delivered.StatusCode);
         var onDisk = OnDisk(state);
         Assert.Equal("127.0.0.1", Assert.Single(onDisk.Deliveries).Address);
-        Assert.Equal("127.0.0.1", Assert.Single(onDisk.IssuedTickets).UsedBy);
+        Assert.Equal("127.0.0.1", Assert.Single(onDisk.UsedTickets).UsedBy);
         Assert.NotNull(onDisk.ReportKeyHash);
     }
 
