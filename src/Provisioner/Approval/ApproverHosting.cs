@@ -11,7 +11,8 @@ internal static class ApproverHosting
 {
     /// <summary>
     /// The approver from configuration (<c>kubeconfig</c>, <c>noApprover</c>, <c>denyForged</c>), checked at start;
-    /// its timings and policy come from <see cref="ApproverTuning"/> (defaults unless the composition registered one).
+    /// its timings and policy come from <see cref="ApproverTuning"/> (defaults unless the composition registered one),
+    /// and so does the kubeconfig when the configuration names none (servers composed from typed options).
     /// Needs the <see cref="ClusterDirectoryPath"/> registered.
     /// </summary>
     public static IServiceCollection AddApprover(this IServiceCollection services, IConfiguration configuration)
@@ -27,7 +28,7 @@ internal static class ApproverHosting
             var options = tuning with
             {
                 Enabled = !SwitchText.Parse("--no-approver", given.NoApprover),
-                Kubeconfig = given.Kubeconfig,
+                Kubeconfig = given.Kubeconfig ?? tuning.Kubeconfig,
                 Policy = tuning.Policy with { DenyForged = SwitchText.Parse("--deny-forged", given.DenyForged) },
             };
             return options.ForCluster(sp.GetRequiredService<ClusterDirectoryPath>().FullPath);

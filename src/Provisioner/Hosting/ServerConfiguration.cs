@@ -20,7 +20,8 @@ internal static class ServerConfiguration
             ["store"] = options.StoreDirectory,
             ["tlsCert"] = options.TlsCertificateFile,
             ["tlsKey"] = options.TlsKeyFile,
-            ["kubeconfig"] = options.Approver.Kubeconfig,
+            // No "kubeconfig": the one in the typed options travels with the approver's tuning. Checked at start is the
+            // operator's --kubeconfig; a composed server whose kubeconfig is missing starts, its approver saying why it is off.
             ["noApprover"] = options.Approver.Enabled ? null : "true",
             ["denyForged"] = options.Approver.Policy.DenyForged ? "true" : null,
         };
