@@ -143,6 +143,7 @@ internal sealed class ProvisionerServer : IAsyncDisposable
         // The tunables first: the capabilities register their defaults only where none is registered.
         services.AddSingleton(options.Delivery);
         services.AddSingleton(new ApproverTuning(options.Approver));
+        services.AddSingleton(options.Console);
         services.AddSecretDelivery(configuration);
         // After the cluster assets: it starts from their token store and rendered directory.
         services.AddSingleton<PreparedIgnition>();
@@ -151,7 +152,7 @@ internal sealed class ProvisionerServer : IAsyncDisposable
         services.AddApprover(configuration);
         services.AddReleaseMirror(configuration);
         services.AddPxe(configuration);
-        services.AddConsole(options.Console);
+        services.AddConsole();
 
         var app = builder.Build();
         app.UseMiddleware<RequestTelemetry>();
