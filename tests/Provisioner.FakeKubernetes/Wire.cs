@@ -1,9 +1,12 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Provisioner.FakeKubernetes;
 
 /// <summary>One resource type the fake serves: where it lives in the URL space and how it names itself.</summary>
-public sealed record KindInfo(string Group, string Version, string Plural, string Kind, bool Namespaced)
+internal sealed record KindInfo(string Group, string Version, string Plural, string Kind, bool Namespaced)
 {
     public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";
 
@@ -11,7 +14,7 @@ public sealed record KindInfo(string Group, string Version, string Plural, strin
     public string Qualified => Group.Length == 0 ? Plural : $"{Plural}.{Group}";
 }
 
-public static class Kinds
+internal static class Kinds
 {
     public static readonly KindInfo Csr = new("certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest", false);
     public static readonly KindInfo Node = new("", "v1", "nodes", "Node", false);
@@ -50,7 +53,7 @@ internal sealed record ResourcePath(KindInfo Kind, string Namespace, string? Nam
 /// meta/v1 Status bodies exactly as the API server writes them for errors (kind, apiVersion, empty
 /// metadata, status Failure, message, reason, details, code).
 /// </summary>
-public static class Status
+internal static class Status
 {
     public static JsonObject Failure(int code, string reason, string message, JsonObject? details = null)
     {
@@ -146,4 +149,47 @@ internal sealed record LabelSelector(IReadOnlyList<Func<JsonObject?, bool>> Requ
     }
 
     public bool Matches(JsonObject obj) => Requirements.All(r => r(obj["metadata"]?["labels"] as JsonObject));
+}
+
+/// <summary>JSON as the API server frames it: objects serialized once, watch event lines, resourceVersions as strings.</summary>
+internal static class WireJson
+{
+    public static byte[] Serialize(JsonObject obj)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer)) obj.WriteTo(writer);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary><c>{"type":"…","object":…}</c> and a newline, as the API server frames watch events.</summary>
+    public static byte[] EventLine(string type, byte[] objectJson)
+    {
+        var line = new ArrayBufferWriter<byte>(objectJson.Length + 40);
+        using (var writer = new Utf8JsonWriter(line))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("type", type);
+            writer.WritePropertyName("object");
+            writer.WriteRawValue(objectJson, skipInputValidation: true);
+            writer.WriteEndObject();
+        }
+        line.Write("\n"u8);
+        return line.WrittenSpan.ToArray();
+    }
+
+    public static string Rv(long rv) => rv.ToString(CultureInfo.InvariantCulture);
+
+    public static string Timestamp(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+}
+
+/// <summary>A verb's answer: a stored object's cached JSON, or a body built for this answer (a Status).</summary>
+internal readonly record struct Answer(int Status, byte[]? Json = null, JsonObject? Body = null)
+{
+    public static Answer Error(JsonObject status) => new((int)status["code"]!, Body: status);
+}
+
+/// <summary>Boolean query parameters (<c>watch</c>, <c>allowWatchBookmarks</c>) as the API server reads them.</summary>
+internal static class QueryFlag
+{
+    public static bool IsTrue(string? value) => value is "1" or "true";
 }

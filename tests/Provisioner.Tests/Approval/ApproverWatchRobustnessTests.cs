@@ -118,15 +118,28 @@ public sealed class ApproverWatchRobustnessTests
             for (var i = 0; i < 10; i++) created.AddRange(await h.CreateRenewalsAsync("worker-0", 10));
             return created;
         }, Ct);
+        // Each fault is injected once the approver has met the one before (its watches open again, the intervention
+        // used up), so the faults keep pace with the approver on a fast or a loaded machine alike.
         for (var i = 0; !storm.IsCompleted; i++)
         {
+            var (csrWatches, nodeWatches) = (h.Fake.StartedWatchesOf(Csrs), h.Fake.StartedWatchesOf(Nodes));
+            bool BothWatchingAgain() => h.Fake.StartedWatchesOf(Csrs) > csrWatches && h.Fake.StartedWatchesOf(Nodes) > nodeWatches;
             switch (i % 3)
             {
-                case 0: h.Fake.DropWatches(abort: true); break;
-                case 1: h.Fake.ForceGoneOnNextWatch(); h.Fake.DropWatches(); break;
-                case 2: h.Fake.InterveneBeforeNextUpdate("certificatesigningrequests"); break;
+                case 0:
+                    h.Fake.DropWatches(abort: true);
+                    await Eventually.That(BothWatchingAgain, "the approver to watch CSRs and Nodes again after a reset");
+                    break;
+                case 1:
+                    h.Fake.ForceGoneOnNextWatch();
+                    h.Fake.DropWatches();
+                    await Eventually.That(BothWatchingAgain, "the approver to re-list after a 410 and watch CSRs and Nodes again");
+                    break;
+                case 2:
+                    h.Fake.InterveneBeforeNextUpdate(Csrs);
+                    await Eventually.That(() => h.Fake.PendingInterventions(Csrs) == 0 || storm.IsCompleted, "an approval to meet the intervention");
+                    break;
             }
-            await Task.Delay(30, Ct);
         }
 
         await h.AssertEachApprovedOnceAsync(await storm);

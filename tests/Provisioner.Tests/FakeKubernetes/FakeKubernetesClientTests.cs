@@ -193,24 +193,37 @@ public sealed class FakeKubernetesClientTests : IAsyncLifetime
     [Fact]
     public async Task Leader_election_on_a_lease_picks_one_holder_and_hands_over_when_it_stops()
     {
-        LeaderElector Elector(string identity) => new(new LeaderElectionConfig(new LeaseLock(admin, "kube-system", "test-lease", identity))
+        const string LeasePath = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/test-lease";
+        var leaseDuration = TimeSpan.FromSeconds(1);
+        var retryPeriod = TimeSpan.FromMilliseconds(100);
+        fake.AddUser("elector-a", "a");
+        fake.AddUser("elector-b", "b");
+        using var aClient = Client("elector-a");
+        using var bClient = Client("elector-b");
+        LeaderElector Elector(Kubernetes client, string identity) => new(new LeaderElectionConfig(new LeaseLock(client, "kube-system", "test-lease", identity))
         {
-            LeaseDuration = TimeSpan.FromSeconds(1), RenewDeadline = TimeSpan.FromMilliseconds(800), RetryPeriod = TimeSpan.FromMilliseconds(100),
+            LeaseDuration = leaseDuration, RenewDeadline = TimeSpan.FromMilliseconds(800), RetryPeriod = retryPeriod,
         });
         using var aStop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         using var bStop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var a = Elector("a");
-        var b = Elector("b");
+        var a = Elector(aClient, "a");
+        var b = Elector(bClient, "b");
         var aLeads = new TaskCompletionSource();
         var bLeads = new TaskCompletionSource();
         a.OnStartedLeading += () => aLeads.TrySetResult();
         b.OnStartedLeading += () => bLeads.TrySetResult();
+        int LeaseReadsBy(string user) => fake.Requests.Count(r => r.User == user && r.Method == "GET" && r.PathAndQuery == LeasePath);
 
         var aRun = a.RunUntilLeadershipLostAsync(aStop.Token);
         await aLeads.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
         var bRun = b.RunUntilLeadershipLostAsync(bStop.Token);
-        await Task.Delay(TimeSpan.FromSeconds(1.5), Ct);
+        // b tries once per RetryPeriod. Once it has found the lease held on more tries than fit in a LeaseDuration,
+        // a lease a had stopped renewing would have expired for b; so b having tried that often is the moment to look.
+        var triesSpanningALease = (int)(leaseDuration / retryPeriod) + 2;
+        await Eventually.That(() => LeaseReadsBy("b") >= triesSpanningALease, $"b to find the lease held on {triesSpanningALease} tries");
         Assert.False(bLeads.Task.IsCompleted, "b must not lead while a renews");
+        Assert.DoesNotContain(fake.Requests, r => r.User == "b" && r.Method == "PUT" && r.PathAndQuery == LeasePath && r.Status == 200);
+        Assert.Equal("a", (await admin.CoordinationV1.ReadNamespacedLeaseAsync("test-lease", "kube-system", cancellationToken: Ct)).Spec.HolderIdentity);
 
         await aStop.CancelAsync();
         await bLeads.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);

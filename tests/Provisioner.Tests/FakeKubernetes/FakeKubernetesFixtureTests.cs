@@ -128,6 +128,17 @@ public sealed class FakeKubernetesFixtureTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Unknown_bearer_token_gets_the_recorded_401_Unauthorized_status()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, CsrPath);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "abcdef.0123456789abcdef");
+        using var response = await http.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal(Fixture("status-unauthorized.json").ToJsonString(), JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!.ToJsonString());
+    }
+
+    [Fact]
     public async Task Forbidden_list_gets_the_recorded_403_Forbidden_status()
     {
         fake.Forbid(Kinds.Node.Plural);
