@@ -55,9 +55,9 @@ internal sealed class OperatorCredential(string clusterDirectory) : IHostedServi
 
 internal static class OperatorAccessExtensions
 {
-    public static IServiceCollection AddOperatorCredential(this IServiceCollection services, string clusterDirectory)
+    public static IServiceCollection AddOperatorCredential(this IServiceCollection services, ClusterDirectoryPath clusterDirectory)
     {
-        services.AddSingleton(new OperatorCredential(clusterDirectory));
+        services.AddSingleton(new OperatorCredential(clusterDirectory.FullPath));
         services.AddHostedService(sp => sp.GetRequiredService<OperatorCredential>());
         return services;
     }

@@ -5,11 +5,15 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Provisioner.Catalog;
 using Provisioner.Pki;
+using Provisioner.Primitives;
 
 namespace Provisioner.Boot;
 
@@ -141,16 +145,49 @@ internal sealed class ServingTls(TlsListenerOptions options, CatalogStore catalo
     }
 }
 
+/// <summary>
+/// Where the plain-HTTP and TLS listeners are. The composition decides them when the server starts (their defaults
+/// follow the profiles' provisionerUrl, so they cannot be known while the server is being composed).
+/// </summary>
+internal sealed record ListenEndpoints(IReadOnlyList<IPEndPoint> Http, IReadOnlyList<IPEndPoint> Tls);
+
+/// <summary>The operator's own serving certificate as configuration holds it (property names are the settings' keys).</summary>
+internal sealed class ServingTlsConfiguration
+{
+    public string? TlsCert { get; set; }
+    public string? TlsKey { get; set; }
+
+    /// <summary>The certificate and its key come together or not at all; null when they do.</summary>
+    public static string? PairProblem(string? certificate, string? key) =>
+        (certificate is null) == (key is null) ? null
+        : certificate is null ? "--tls-key: give --tls-cert with it" : "--tls-cert: give --tls-key with it";
+}
+
+internal sealed class ServingTlsStartupCheck : IValidateOptions<ServingTlsConfiguration>
+{
+    public ValidateOptionsResult Validate(string? name, ServingTlsConfiguration options) =>
+        ServingTlsConfiguration.PairProblem(options.TlsCert, options.TlsKey) is { } problem ? ValidateOptionsResult.Fail(problem) : ValidateOptionsResult.Success;
+}
+
 internal static class SecretDeliveryServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the TLS listener's identity, boot tickets and once-per-round delivery, and the arming of machines new
-    /// to the profiles (after the machine state store and the cluster assets, which they use at start).
+    /// Registers the TLS listener's identity (<c>tlsCert</c>/<c>tlsKey</c>, checked at start), boot tickets and
+    /// once-per-round delivery, and the arming of machines new to the profiles (after the machine state store and the
+    /// cluster assets, which they use at start). Needs <see cref="ListenEndpoints"/> and the
+    /// <see cref="ClusterDirectoryPath"/> registered; <see cref="DeliveryOptions"/> are the defaults unless registered before.
     /// </summary>
-    public static IServiceCollection AddSecretDelivery(this IServiceCollection services, TlsListenerOptions tls, DeliveryOptions delivery)
+    public static IServiceCollection AddSecretDelivery(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddSingleton(tls);
-        services.AddSingleton(delivery);
+        services.AddOptions<ServingTlsConfiguration>().Bind(configuration).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ServingTlsConfiguration>, ServingTlsStartupCheck>());
+        services.AddSingleton(sp =>
+        {
+            var files = sp.GetRequiredService<IOptions<ServingTlsConfiguration>>().Value;
+            var listen = sp.GetRequiredService<ListenEndpoints>();
+            return new TlsListenerOptions(listen.Tls, listen.Http, sp.GetRequiredService<ClusterDirectoryPath>().FullPath, files.TlsCert, files.TlsKey);
+        });
+        services.TryAddSingleton(new DeliveryOptions());
         services.AddSingleton<ServingTls>();
         services.AddHostedService(sp => sp.GetRequiredService<ServingTls>());
         services.AddSingleton<TicketSeal>();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Microsoft.Extensions.Options;
 using Provisioner.Boot;
 using Provisioner.Catalog;
 using Provisioner.Hosting;
@@ -34,9 +35,10 @@ internal static class CommandLine
         var serve = WithSettings(new Command("serve", "Serve iPXE scripts, Ignition configs and assets to machines that network-boot."), SettingCommands.Serve);
         serve.SetAction((r, ct) => Run(stderr, async () =>
         {
-            var settings = Resolve(r);
-            var options = ApproverCommandLine.Apply(settings.Server, settings.ApproverEnabled, settings.DenyForged);
-            await using var server = ProvisionerServer.Build(options);
+            // Syntax first, every bad value at once; what depends on the host is checked when the server starts.
+            var configuration = SettingsSources.Build(flags.Read(r), env, r.GetValue(flags.Config));
+            var settings = Settings.Resolve(configuration);
+            await using var server = ProvisionerServer.Build(settings.Server, configuration);
             await server.RunAsync(ct);
             return 0;
         }));
@@ -133,6 +135,12 @@ internal static class CommandLine
             await stderr.WriteLineAsync($"{e.Diagnostics.Count} problem(s) found; not starting.");
             return 1;
         }
+        catch (Exception e) when (StartupProblems(e) is { } problems)
+        {
+            // The options each capability checks at start (ValidateOnStart): one line per problem, naming its flag.
+            foreach (var line in problems) await stderr.WriteLineAsync("error: " + line);
+            return 1;
+        }
         catch (Exception e) when (e is SettingsException or DirectoryNotFoundException or IOException
                                    or ClusterRenderException or Provisioner.Pki.PkiException or Rendering.TemplateException)
         {
@@ -141,4 +149,16 @@ internal static class CommandLine
             return 1;
         }
     }
+
+    /// <summary>
+    /// The failures of options checked at start: one <see cref="OptionsValidationException"/>, or several in an
+    /// <see cref="AggregateException"/> when several capabilities failed; null for any other exception.
+    /// </summary>
+    private static IReadOnlyList<string>? StartupProblems(Exception e) => e switch
+    {
+        OptionsValidationException one => [.. one.Failures],
+        AggregateException many when many.InnerExceptions.Count > 0 && many.InnerExceptions.All(i => i is OptionsValidationException) =>
+            [.. many.InnerExceptions.Cast<OptionsValidationException>().SelectMany(i => i.Failures)],
+        _ => null,
+    };
 }

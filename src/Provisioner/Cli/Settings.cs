@@ -151,8 +151,7 @@ internal sealed class SettingsValidator : IValidateOptions<ProvisionerSettings>
             if (ListenAddress.TryParse(text, out var address, out var error)) listenTls.Add(address!);
             else found.Add("--listen-tls: " + error);
         }
-        if ((s.TlsCert is null) != (s.TlsKey is null))
-            found.Add(s.TlsCert is null ? "--tls-key: give --tls-cert with it" : "--tls-cert: give --tls-key with it");
+        if (Boot.ServingTlsConfiguration.PairProblem(s.TlsCert, s.TlsKey) is { } pair) found.Add(pair);
         var format = (s.LogFormat ?? "text").ToLowerInvariant() switch
         {
             "text" => LogFormat.Text,
@@ -175,7 +174,12 @@ internal sealed class SettingsValidator : IValidateOptions<ProvisionerSettings>
             TemplatesOrigin = templates.Origin,
             AssetsDirectory = s.Assets ?? "assets",
             ClusterDirectory = s.ClusterDir,
-            Approver = new Approval.ApproverOptions { Kubeconfig = s.Kubeconfig },
+            Approver = new Approval.ApproverOptions
+            {
+                Enabled = !noApprover,
+                Kubeconfig = s.Kubeconfig,
+                Policy = Approval.CsrPolicyOptions.Default with { DenyForged = denyForged },
+            },
             StoreDirectory = s.Store,
             Listen = listen,
             ListenTls = listenTls,
@@ -191,12 +195,7 @@ internal sealed class SettingsValidator : IValidateOptions<ProvisionerSettings>
         list?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
 
     /// <summary>A switch's text form, as the environment and the file write it.</summary>
-    internal static bool Switch(string key, string? text) => text?.Trim().ToLowerInvariant() switch
-    {
-        null or "false" or "0" or "no" => false,
-        "true" or "1" or "yes" => true,
-        _ => throw new SettingsException($"{SettingsTable.Get(key).Flag}: '{text}' is not true or false"),
-    };
+    internal static bool Switch(string key, string? text) => SwitchText.Parse(SettingsTable.Get(key).Flag, text);
 }
 
 /// <summary>

@@ -5,9 +5,11 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Provisioner.Api;
 using Provisioner.Approval;
 using Provisioner.Assets;
@@ -58,17 +60,26 @@ internal sealed class ProvisionerServer : IAsyncDisposable
 
     public static ProfileSources Sources(ServerOptions options) => new(options.ProfilesDirectory, options.TemplatesDirectory);
 
+    /// <summary>
+    /// Composes the server. Nothing here reads the disk or the network: each capability registers itself from
+    /// <paramref name="configuration"/> (the settings' keys, as flags, <c>PROVISIONER_*</c> and provisioner.yaml give
+    /// them) and its options are checked when the server starts; the catalog is loaded then too (see
+    /// <see cref="ListenPlan"/> for why that is early enough for Kestrel's addresses).
+    /// </summary>
+    /// <param name="options">
+    /// The resolved settings the composition itself uses (profiles, templates, listen addresses, logging) and the
+    /// tunables without a setting (timings, policies), which tests adjust.
+    /// </param>
+    /// <param name="configuration">The settings as configuration; null: made from <paramref name="options"/> (tests, benches).</param>
     /// <param name="configureWebHost">
     /// Last say over the web host; the unit tests swap Kestrel for an in-memory TestServer with it.
     /// </param>
-    public static ProvisionerServer Build(ServerOptions options, string[]? args = null, Action<IWebHostBuilder>? configureWebHost = null)
+    public static ProvisionerServer Build(ServerOptions options, IConfiguration? configuration = null, Action<IWebHostBuilder>? configureWebHost = null)
     {
+        configuration ??= ServerConfiguration.From(options);
         var renderer = new IgnitionRenderer(new TextTemplates());
-        var initial = LoadCatalog(options, renderer);
-        if (!Directory.Exists(options.AssetsDirectory))
-            throw new DirectoryNotFoundException($"the assets directory '{options.AssetsDirectory}' does not exist");
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [], ContentRootPath = Directory.GetCurrentDirectory() });
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = Directory.GetCurrentDirectory() });
         builder.Host.UseSystemd();
         builder.Services.AddSerilog(lc =>
         {
@@ -93,50 +104,55 @@ internal sealed class ProvisionerServer : IAsyncDisposable
             else lc.WriteTo.Console(outputTemplate: textTemplate);
         });
 
-        string? listenWarning = null;
-        var listen = options.Listen.Count > 0 ? options.Listen : DefaultListen(initial.Profiles.Cluster, out listenWarning);
-        var listenTls = options.ListenTls.Count > 0 ? options.ListenTls : DefaultListenTls(listen);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = 64 * 1024;
             k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
             k.Limits.MaxRequestLineSize = 8 * 1024;
-            foreach (var l in listen) k.Listen(l.Address, l.Port);
+            // Runs when the server starts (Kestrel is created then), after the options were checked: the plan loads
+            // the catalog for the default addresses.
+            var plan = k.ApplicationServices.GetRequiredService<ListenPlan>();
+            foreach (var l in plan.Http) k.Listen(l.Address, l.Port);
             // The certificate is loaded (or issued) when the server starts, before Kestrel binds: read it per handshake
             // (ServingTls needs the server itself, so it cannot be resolved while Kestrel is being configured).
-            foreach (var l in listenTls)
+            foreach (var l in plan.Tls)
                 k.Listen(l.Address, l.Port, o => o.UseHttps(h => h.ServerCertificateSelector = (_, _) => k.ApplicationServices.GetRequiredService<ServingTls>().Certificate));
         });
         configureWebHost?.Invoke(builder.WebHost);
 
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(renderer);
-        builder.Services.AddSingleton(options);
+        var services = builder.Services;
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(renderer);
+        services.AddSingleton(options);
         var clusterDirectory = new ClusterDirectoryPath(options.ResolvedClusterDirectory);
-        builder.Services.AddSingleton(clusterDirectory);
-        builder.Services.AddSingleton<ProvisionerMetrics>();
-        builder.Services.AddSingleton<MachineRegistry>();
-        builder.Services.AddSingleton(new AssetsOptions(options.AssetsDirectory));
-        builder.Services.AddSingleton<AssetFileServer>();
-        builder.Services.AddSingleton(sp => new CatalogStore(initial, Sources(options), renderer, sp.GetRequiredService<TimeProvider>(),
+        services.AddSingleton(clusterDirectory);
+        services.AddSingleton<ProvisionerMetrics>();
+        services.AddSingleton<MachineRegistry>();
+        services.AddAssets(configuration);
+        // The catalog is loaded when the store is first resolved, which is when the server starts (the hosted
+        // services are resolved then); bad profiles throw ProfileValidationException out of StartAsync.
+        services.AddSingleton(sp => new CatalogStore(LoadCatalog(options, renderer), Sources(options), renderer, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CatalogStore>>(), options.ReloadDebounce));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
-        builder.Services.AddMachineState(Path.GetFullPath(options.ResolvedClusterDirectory));
-        builder.Services.AddOperatorCredential(Path.GetFullPath(options.ResolvedClusterDirectory));
-        builder.Services.AddClusterAssets();
-        builder.Services.AddSecretDelivery(
-            new TlsListenerOptions([.. listenTls.Select(l => new IPEndPoint(l.Address, l.Port))], [.. listen.Select(l => new IPEndPoint(l.Address, l.Port))],
-                Path.GetFullPath(options.ResolvedClusterDirectory), options.TlsCertificateFile, options.TlsKeyFile),
-            options.Delivery);
+        services.AddHostedService(sp => sp.GetRequiredService<CatalogStore>());
+        services.AddSingleton(sp => ListenPlan.Decide(options, sp.GetRequiredService<CatalogStore>(), sp.GetRequiredService<ILogger<ProvisionerServer>>()));
+        services.AddSingleton(sp => sp.GetRequiredService<ListenPlan>().Endpoints);
+        services.AddMachineState(clusterDirectory);
+        services.AddOperatorCredential(clusterDirectory);
+        services.AddClusterAssets();
+        // The tunables first: the capabilities register their defaults only where none is registered.
+        services.AddSingleton(options.Delivery);
+        services.AddSingleton(new ApproverTuning(options.Approver));
+        services.AddSingleton(options.Console);
+        services.AddSecretDelivery(configuration);
         // After the cluster assets: it starts from their token store and rendered directory.
-        builder.Services.AddSingleton<PreparedIgnition>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<PreparedIgnition>());
-        builder.Services.AddSingleton<PreparedIpxe>();
-        builder.Services.AddApprover(options.Approver, clusterDirectory);
-        builder.Services.AddReleaseMirror(ReleaseStoreLocation.Resolve(options.StoreDirectory, options.ProfilesDirectory));
-        builder.Services.AddPxe(options.Pxe);
-        builder.Services.AddConsole(options.Console);
+        services.AddSingleton<PreparedIgnition>();
+        services.AddHostedService(sp => sp.GetRequiredService<PreparedIgnition>());
+        services.AddSingleton<PreparedIpxe>();
+        services.AddApprover(configuration);
+        services.AddReleaseMirror(configuration);
+        services.AddPxe(configuration);
+        services.AddConsole();
 
         var app = builder.Build();
         app.UseMiddleware<RequestTelemetry>();
@@ -145,18 +161,15 @@ internal sealed class ProvisionerServer : IAsyncDisposable
         app.MapIgnitionEndpoints();
         app.MapApiEndpoints();
         app.MapReprovision();
-        var catalog = app.Services.GetRequiredService<CatalogStore>();
-        var registry = app.Services.GetRequiredService<MachineRegistry>();
-        app.MapAssets(app.Services.GetRequiredService<AssetFileServer>(),
-            (context, path) => BootAssetTracking.Record(context, path, catalog, registry));
+        app.MapAssets((context, path) => BootAssetTracking.Record(context, path,
+            context.RequestServices.GetRequiredService<CatalogStore>(), context.RequestServices.GetRequiredService<MachineRegistry>()));
         app.MapReleaseMirror();
-        app.MapRegistry(app.Services.GetRequiredService<ImageRepositories>(), app.Services.GetRequiredService<AssetFileServer>());
+        app.MapRegistry();
         app.MapPxe();
         app.MapConsole();
         // Said once at start: with the shipped fallback, edits to some other ignition-templates/ would not show.
         app.Logger.LogInformation("Ignition templates from {TemplatesDirectory} ({TemplatesOrigin})",
             Path.GetFullPath(options.TemplatesDirectory), options.TemplatesOrigin ?? "given");
-        if (listenWarning is not null) app.Logger.LogWarning("{Warning}", listenWarning);
         return new ProvisionerServer(app);
     }
 
@@ -186,14 +199,38 @@ internal sealed class ProvisionerServer : IAsyncDisposable
         IPAddress.IsLoopback(ip) || NetworkInterface.GetAllNetworkInterfaces()
             .SelectMany(n => n.GetIPProperties().UnicastAddresses).Any(a => a.Address.Equals(ip));
 
-    public Task StartAsync(CancellationToken cancellationToken) => _app.StartAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            // Every capability's options first, all problems at once: the host itself resolves its hosted services
+            // (and with them some options, one failure at a time, and the catalog) before it runs this validator.
+            _app.Services.GetRequiredService<IStartupValidator>().Validate();
+            await _app.StartAsync(cancellationToken);
+        }
+        catch
+        {
+            _startFailed = true;
+            throw;
+        }
+    }
 
-    public Task RunAsync(CancellationToken cancellationToken) => _app.RunAsync(cancellationToken);
+    /// <summary>Starts, then runs until <paramref name="cancellationToken"/> or a shutdown signal; disposing stops it.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        await StartAsync(cancellationToken);
+        await _app.WaitForShutdownAsync(cancellationToken);
+    }
+
+    private bool _startFailed;
 
     public async ValueTask DisposeAsync()
     {
         try { await _app.StopAsync(CancellationToken.None); }
         catch (OperationCanceledException) { }
+        // When start failed before the host resolved its services (a setting checked at start, bad profiles), the
+        // host's StopAsync has nothing to stop and throws ArgumentNullException over its missing service list.
+        catch (ArgumentNullException) when (_startFailed) { }
         await _app.DisposeAsync();
     }
 }

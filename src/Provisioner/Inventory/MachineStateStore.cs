@@ -350,9 +350,9 @@ internal static class MachineStateServiceCollectionExtensions
     /// Registers the persisted machine state of <paramref name="clusterDirectory"/>, read when the server starts;
     /// register it before the services that read it at their start.
     /// </summary>
-    public static IServiceCollection AddMachineState(this IServiceCollection services, string clusterDirectory)
+    public static IServiceCollection AddMachineState(this IServiceCollection services, ClusterDirectoryPath clusterDirectory)
     {
-        services.AddSingleton(sp => new MachineStateStore(MachineStateStore.PathIn(clusterDirectory), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new MachineStateStore(MachineStateStore.PathIn(clusterDirectory.FullPath), sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService(sp => sp.GetRequiredService<MachineStateStore>());
         return services;
     }

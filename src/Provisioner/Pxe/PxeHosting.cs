@@ -4,8 +4,11 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Provisioner.Assets;
 using Provisioner.Catalog;
 using Provisioner.Pxe.Dhcp;
@@ -15,70 +18,70 @@ using Provisioner.Primitives;
 namespace Provisioner.Pxe;
 
 /// <summary>
-/// Wires TFTP and ProxyDHCP into the server. Everything that depends on the host (the iPXE files, the interface)
-/// is checked here, before anything starts, and reported as one clear line naming the setting to fix.
+/// Wires TFTP and ProxyDHCP into the server from configuration. Registering touches neither the disk nor the network
+/// interfaces: what depends on the host (the iPXE files, the TFTP root, the interface) is checked when the server
+/// starts, by <see cref="PxeStartupCheck"/>, and reported as one clear line naming the setting to fix.
 /// </summary>
 internal static class PxeHosting
 {
-    /// <summary>The resolved iPXE binaries, name → path; registered only when a PXE service is on.</summary>
-    public sealed record ResolvedBinaries(IReadOnlyDictionary<string, string> Files);
+    /// <summary>The resolved PXE options and iPXE binaries (name → path), found when the server starts.</summary>
+    public sealed record ResolvedPxe(PxeOptions Options, IReadOnlyDictionary<string, string> Binaries);
 
-    public static void AddPxe(this IServiceCollection services, PxeOptions? options)
+    /// <summary>Registered when TFTP or ProxyDHCP is asked for, so that <see cref="MapPxe"/> can tell without resolving anything.</summary>
+    private sealed record PxeRequested;
+
+    public static IServiceCollection AddPxe(this IServiceCollection services, IConfiguration configuration)
     {
-        if (options is null || !options.Enabled) return;
-        var binaries = FindBinaries(options);
-        services.AddSingleton(new ResolvedBinaries(binaries));
-
-        if (options.Tftp is { } tftp)
+        services.AddOptions<PxeConfiguration>().Bind(configuration).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PxeConfiguration>, PxeStartupCheck>());
+        // Which services to register is read from the configuration's text alone; their values are bound and
+        // checked at start, before any of them is resolved.
+        if (!PxeConfiguration.Requested(configuration)) return services;
+        services.AddSingleton(new PxeRequested());
+        services.AddSingleton(sp =>
         {
-            if (options.TftpRoot is { } root && !Directory.Exists(root))
-                throw new SettingsException($"--tftp-root: '{root}' does not exist");
-            // 256 sessions: a rack powering on at once must not be refused; each session holds one window (~23 KB at
-            // blksize 1428 × windowsize 16), so the bound stays a few MB.
-            var tftpOptions = new TftpOptions(tftp, options.TftpRoot is { } r ? [r] : [], MaxSessions: 256) { Files = binaries };
-            services.AddHostedService(sp => new TftpHostedService(tftpOptions, sp.GetRequiredService<ILogger<TftpServer>>()));
-        }
+            var options = sp.GetRequiredService<IOptions<PxeConfiguration>>().Value.ToOptions()!;
+            return new ResolvedPxe(options, PxeStartupCheck.FindBinaries(options));
+        });
 
-        if (options.ProxyDhcpInterface is { } name)
+        if (configuration["tftp"] is not null)
         {
-            if (options.Tftp is null)
-                throw new SettingsException("--proxy-dhcp sends PXE firmware to TFTP for iPXE: also give --tftp (e.g. --tftp 0.0.0.0)");
-            var address = InterfaceAddress(name);
-            // next-server is our address on the interface, so TFTP must listen there.
-            if (!options.Tftp.Address.Equals(IPAddress.Any) && !options.Tftp.Address.Equals(IPAddress.IPv6Any) && !options.Tftp.Address.Equals(address))
-                throw new SettingsException($"--tftp: PXE clients on '{name}' are sent to {address}, but TFTP listens on {options.Tftp.Address}; use --tftp 0.0.0.0 or --tftp {address}");
-            services.AddSingleton(sp => new ProxyDhcpResponder(
-                new ProxyDhcpSettings(binaries.Keys.ToHashSet(StringComparer.Ordinal), options.UefiBootFile, options.ChainFirst),
-                sp.GetRequiredService<TimeProvider>()));
             services.AddHostedService(sp =>
             {
+                var (options, binaries) = sp.GetRequiredService<ResolvedPxe>();
+                // 256 sessions: a rack powering on at once must not be refused; each session holds one window (~23 KB at
+                // blksize 1428 × windowsize 16), so the bound stays a few MB.
+                var tftpOptions = new TftpOptions(options.Tftp!, options.TftpRoot is { } r ? [r] : [], MaxSessions: 256) { Files = binaries };
+                return new TftpHostedService(tftpOptions, sp.GetRequiredService<ILogger<TftpServer>>());
+            });
+        }
+
+        if (configuration["proxyDhcp"] is not null)
+        {
+            services.AddSingleton(sp =>
+            {
+                var (options, binaries) = sp.GetRequiredService<ResolvedPxe>();
+                return new ProxyDhcpResponder(new ProxyDhcpSettings(binaries.Keys.ToHashSet(StringComparer.Ordinal), options.UefiBootFile, options.ChainFirst),
+                    sp.GetRequiredService<TimeProvider>());
+            });
+            services.AddHostedService(sp =>
+            {
+                var (options, _) = sp.GetRequiredService<ResolvedPxe>();
+                var name = options.ProxyDhcpInterface!;
                 var server = sp.GetRequiredService<IServer>();
                 var catalog = sp.GetRequiredService<CatalogStore>();
-                var serverOptions = new ProxyDhcpServerOptions(name, address, ip => HttpBase(ip, server, catalog)) { TftpPort = options.Tftp.Port };
+                var serverOptions = new ProxyDhcpServerOptions(name, InterfaceAddress(name), ip => HttpBase(ip, server, catalog)) { TftpPort = options.Tftp!.Port };
                 return new ProxyDhcpServer(serverOptions, sp.GetRequiredService<ProxyDhcpResponder>(), sp.GetRequiredService<ILogger<ProxyDhcpServer>>());
             });
         }
+        return services;
     }
 
-    /// <summary>Maps <c>/pxe/{name}</c> (iPXE binaries over HTTP) when a PXE service is on.</summary>
+    /// <summary>Maps <c>/pxe/{name}</c> (iPXE binaries over HTTP) when a PXE service is on; the files are looked up per request.</summary>
     public static void MapPxe(this WebApplication app)
     {
-        if (app.Services.GetService<ResolvedBinaries>() is { } binaries)
-            app.MapPxeBinaries(binaries.Files, app.Services.GetRequiredService<AssetFileServer>());
-    }
-
-    private static IReadOnlyDictionary<string, string> FindBinaries(PxeOptions options)
-    {
-        const string hint = "install Debian's 'ipxe' package or point --ipxe-dir at a directory holding them";
-        var dir = options.IpxeDirectory;
-        if (!Directory.Exists(dir))
-            throw new SettingsException($"--ipxe-dir: '{dir}' does not exist; {hint}");
-        var binaries = IpxeBinaries.Find(dir);
-        if (binaries.Count == 0)
-            throw new SettingsException($"--ipxe-dir: no iPXE binaries ({string.Join(", ", IpxeBinaries.WellKnownNames)}) in '{dir}'; {hint}");
-        if (options.ProxyDhcpInterface is not null && !binaries.ContainsKey(options.UefiBootFile))
-            throw new SettingsException($"--uefi-boot-file: '{options.UefiBootFile}' is not in '{dir}'; {hint}");
-        return binaries;
+        if (app.Services.GetService<PxeRequested>() is not null)
+            app.MapPxeBinaries(services => services.GetRequiredService<ResolvedPxe>().Binaries);
     }
 
     /// <summary>The first IPv4 address of the named interface; the error lists the interfaces that do exist.</summary>
@@ -106,5 +109,57 @@ internal static class PxeHosting
                 return new Uri($"http://{interfaceAddress}:{uri.Port}/");
         }
         return null;
+    }
+}
+
+/// <summary>
+/// Checks the PXE settings when the server starts (<c>ValidateOnStart</c>): their syntax, then what depends on the
+/// host — the iPXE binaries, the TFTP root, the ProxyDHCP interface and its address. Stops at the first problem, as
+/// later checks build on earlier ones; the failure is one line naming the flag.
+/// </summary>
+internal sealed class PxeStartupCheck : IValidateOptions<PxeConfiguration>
+{
+    private const string Hint = "install Debian's 'ipxe' package or point --ipxe-dir at a directory holding them";
+
+    public ValidateOptionsResult Validate(string? name, PxeConfiguration configuration)
+    {
+        try
+        {
+            if (configuration.ToOptions() is { Enabled: true } options) CheckHost(options);
+            return ValidateOptionsResult.Success;
+        }
+        catch (SettingsException e)
+        {
+            return ValidateOptionsResult.Fail(e.Message);
+        }
+    }
+
+    private static void CheckHost(PxeOptions options)
+    {
+        FindBinaries(options);
+        if (options.Tftp is not null && options.TftpRoot is { } root && !Directory.Exists(root))
+            throw new SettingsException($"--tftp-root: '{root}' does not exist");
+        if (options.ProxyDhcpInterface is { } name)
+        {
+            if (options.Tftp is null)
+                throw new SettingsException("--proxy-dhcp sends PXE firmware to TFTP for iPXE: also give --tftp (e.g. --tftp 0.0.0.0)");
+            var address = PxeHosting.InterfaceAddress(name);
+            // next-server is our address on the interface, so TFTP must listen there.
+            if (!options.Tftp.Address.Equals(IPAddress.Any) && !options.Tftp.Address.Equals(IPAddress.IPv6Any) && !options.Tftp.Address.Equals(address))
+                throw new SettingsException($"--tftp: PXE clients on '{name}' are sent to {address}, but TFTP listens on {options.Tftp.Address}; use --tftp 0.0.0.0 or --tftp {address}");
+        }
+    }
+
+    public static IReadOnlyDictionary<string, string> FindBinaries(PxeOptions options)
+    {
+        var dir = options.IpxeDirectory;
+        if (!Directory.Exists(dir))
+            throw new SettingsException($"--ipxe-dir: '{dir}' does not exist; {Hint}");
+        var binaries = IpxeBinaries.Find(dir);
+        if (binaries.Count == 0)
+            throw new SettingsException($"--ipxe-dir: no iPXE binaries ({string.Join(", ", IpxeBinaries.WellKnownNames)}) in '{dir}'; {Hint}");
+        if (options.ProxyDhcpInterface is not null && !binaries.ContainsKey(options.UefiBootFile))
+            throw new SettingsException($"--uefi-boot-file: '{options.UefiBootFile}' is not in '{dir}'; {Hint}");
+        return binaries;
     }
 }

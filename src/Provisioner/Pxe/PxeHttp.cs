@@ -14,12 +14,13 @@ internal static class PxeHttp
 {
     public const string PathPrefix = "pxe/";
 
-    public static IEndpointConventionBuilder MapPxeBinaries(this IEndpointRouteBuilder endpoints, IReadOnlyDictionary<string, string> binaries,
-        AssetFileServer server) =>
-        endpoints.MapMethods("/" + PathPrefix + "{name}", [HttpMethods.Get, HttpMethods.Head], (HttpContext context, string name) =>
+    /// <param name="binaries">The resolved files, looked up from the request's services (they are found when the server starts).</param>
+    public static IEndpointConventionBuilder MapPxeBinaries(this IEndpointRouteBuilder endpoints, Func<IServiceProvider, IReadOnlyDictionary<string, string>> binaries) =>
+        endpoints.MapMethods("/" + PathPrefix + "{name}", [HttpMethods.Get, HttpMethods.Head], (HttpContext context, string name, AssetFileServer server) =>
         {
-            if (!binaries.TryGetValue(name, out var path) || Tftp.TftpFileResolver.RealPath(Path.GetFullPath(path)) is not { } real)
-                return PlainText.Problem(StatusCodes.Status404NotFound, $"no iPXE binary '{name}' (served: {string.Join(", ", binaries.Keys)})")
+            var files = binaries(context.RequestServices);
+            if (!files.TryGetValue(name, out var path) || Tftp.TftpFileResolver.RealPath(Path.GetFullPath(path)) is not { } real)
+                return PlainText.Problem(StatusCodes.Status404NotFound, $"no iPXE binary '{name}' (served: {string.Join(", ", files.Keys)})")
                     .ExecuteAsync(context);
             // Real path: on Debian ipxe.efi is a symlink, and FileInfo of a link reports the link's own length.
             return server.ServeFileAsync(context, new FileInfo(real), "no-cache", context.RequestAborted);

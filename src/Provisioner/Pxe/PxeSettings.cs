@@ -61,3 +61,25 @@ internal static class PxeSettings
         return new IPEndPoint(address, port);
     }
 }
+
+/// <summary>
+/// The PXE settings as configuration holds them (text; the property names are the settings' keys, see
+/// Cli/SettingsTable.cs), bound by <see cref="PxeHosting.AddPxe"/> and checked at start by <see cref="PxeStartupCheck"/>.
+/// </summary>
+internal sealed class PxeConfiguration
+{
+    public string? Tftp { get; set; }
+    public string? ProxyDhcp { get; set; }
+    public string? IpxeDir { get; set; }
+    public string? UefiBootFile { get; set; }
+    public string? TftpRoot { get; set; }
+    public string? PxeChainFirst { get; set; }
+
+    /// <summary>Whether TFTP or ProxyDHCP is asked for at all; a look at the text only.</summary>
+    public static bool Requested(Microsoft.Extensions.Configuration.IConfiguration configuration) =>
+        configuration["tftp"] is not null || configuration["proxyDhcp"] is not null;
+
+    /// <summary>The typed options; null when both services are off. The first bad value throws, naming its flag.</summary>
+    public PxeOptions? ToOptions() =>
+        PxeSettings.ToOptions(Tftp, ProxyDhcp, IpxeDir, UefiBootFile, TftpRoot, SwitchText.Parse("--pxe-chain-first", PxeChainFirst));
+}

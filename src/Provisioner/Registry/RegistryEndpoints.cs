@@ -24,11 +24,17 @@ internal static class RegistryEndpoints
     public const string DigestHeader = "Docker-Content-Digest";
     private const string ImmutableCache = "public, max-age=31536000, immutable";
 
-    public static IEndpointRouteBuilder MapRegistry(this IEndpointRouteBuilder app, ImageRepositories repositories, AssetFileServer files)
+    /// <summary>
+    /// The repositories and the file server come from the request's services, so that mapping resolves nothing
+    /// (the store and the assets directory are settings checked when the server starts).
+    /// </summary>
+    public static IEndpointRouteBuilder MapRegistry(this IEndpointRouteBuilder app)
     {
-        var handler = new Handler(repositories, files);
-        app.Map("/v2", handler.HandleAsync);
-        app.Map("/v2/{**rest}", handler.HandleAsync);
+        static Task HandleAsync(HttpContext context) =>
+            new Handler(context.RequestServices.GetRequiredService<ImageRepositories>(), context.RequestServices.GetRequiredService<AssetFileServer>())
+                .HandleAsync(context);
+        app.Map("/v2", HandleAsync);
+        app.Map("/v2/{**rest}", HandleAsync);
         return app;
     }
 

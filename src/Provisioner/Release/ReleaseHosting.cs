@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Provisioner.Release;
 
@@ -12,15 +14,25 @@ internal static class ReleaseStoreLocation
         Path.GetFullPath(store ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(profilesDirectory))!, DefaultDirectoryName));
 }
 
+/// <summary>The release mirror's settings as configuration holds them (property names are the settings' keys).</summary>
+internal sealed class ReleaseMirrorConfiguration
+{
+    public string? Store { get; set; }
+    /// <summary>Only to place the default store beside the profiles directory.</summary>
+    public string? Profiles { get; set; }
+
+    public string StoreDirectory => ReleaseStoreLocation.Resolve(Store, Profiles ?? "profiles");
+}
+
 /// <summary>The release mirror's wiring into the server: one call each for services and endpoints (the registry at <c>/v2/</c> maps itself).</summary>
 internal static class ReleaseHosting
 {
-    /// <param name="storeDirectory">The content-addressed store (see <see cref="ReleaseStoreLocation"/>).</param>
-    public static IServiceCollection AddReleaseMirror(this IServiceCollection services, string storeDirectory)
+    /// <summary>The content-addressed store from <c>store</c> (see <see cref="ReleaseStoreLocation"/>), opened when first used.</summary>
+    public static IServiceCollection AddReleaseMirror(this IServiceCollection services, IConfiguration configuration)
     {
-        var store = new ContentStore(storeDirectory);
-        services.AddSingleton(store);
-        services.AddSingleton(new ImageRepositories(store));
+        services.AddOptions<ReleaseMirrorConfiguration>().Bind(configuration);
+        services.AddSingleton(sp => new ContentStore(sp.GetRequiredService<IOptions<ReleaseMirrorConfiguration>>().Value.StoreDirectory));
+        services.AddSingleton(sp => new ImageRepositories(sp.GetRequiredService<ContentStore>()));
         services.AddHostedService<ReleaseSyncService>();
         return services;
     }

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
 using Provisioner.Api;
@@ -19,9 +20,10 @@ namespace Provisioner.WebConsole;
 /// </summary>
 internal static class ConsoleHosting
 {
-    public static IServiceCollection AddConsole(this IServiceCollection services, ConsoleOptions options)
+    /// <summary>The console has no settings; its timings are <see cref="ConsoleOptions"/>, the defaults unless registered before.</summary>
+    public static IServiceCollection AddConsole(this IServiceCollection services)
     {
-        services.AddSingleton(options);
+        services.TryAddSingleton(new ConsoleOptions());
         services.AddSingleton<ConsoleSnapshots>();
         services.AddSingleton<ConsoleEvents>();
         services.AddHostedService(sp => sp.GetRequiredService<ConsoleEvents>());

@@ -56,10 +56,10 @@ public sealed class ApproverSettingsTests : IDisposable
     [Fact]
     public void Flags_turn_the_approver_off_and_forged_csrs_into_denials()
     {
-        var options = Settings.Resolve(new SettingsLayer());
-        Assert.False(ApproverCommandLine.Apply(options, enabled: false, denyForged: false).Approver.Enabled);
-        Assert.True(ApproverCommandLine.Apply(options, enabled: true, denyForged: true).Approver.Policy.DenyForged);
-        Assert.False(ApproverCommandLine.Apply(options, enabled: true, denyForged: false).Approver.Policy.DenyForged);
+        Assert.False(Settings.Resolve(new SettingsLayer(NoApprover: "true")).Approver.Enabled);
+        Assert.True(Settings.Resolve(new SettingsLayer(DenyForged: "true")).Approver.Policy.DenyForged);
+        Assert.False(Settings.Resolve(new SettingsLayer()).Approver.Policy.DenyForged);
+        Assert.True(Settings.Resolve(new SettingsLayer()).Approver.Enabled);
     }
 
     [Fact]
