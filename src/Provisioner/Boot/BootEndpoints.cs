@@ -34,7 +34,7 @@ internal static class BootEndpoints
                 context.SetMachine("unknown:" + query!.DiscoveryKey);
                 return Script(baseUrl, b => IpxeScripts.Unknown(b, query, BootQuery.ToQueryString(query)));
             }
-            var matchedBy = $"matched by {match.MatchedBy.ToString().ToLowerInvariant()}";
+            var matchedBy = match.Description;
             context.SetMachine(match.Machine.Name);
             var installDisk = snapshot.Profiles.InstallDiskOf(match.Machine);
             if (installDisk is not null && machineState.Get(match.Machine.Name) is { } state && InstallMode.BootsFromDisk(snapshot.Profiles, match.Machine, state))
@@ -54,7 +54,7 @@ internal static class BootEndpoints
                 if (ETags.NoneMatchFails(context.Request, script.Body.ETag)) return Results.StatusCode(StatusCodes.Status304NotModified);
                 return Results.Bytes(script.Body.Bytes, IpxeScripts.ContentType);
             }
-            var ticket = await delivery.IssueTicketAsync(snapshot.Profiles.Roles[match.Machine.Role], match.Machine, installs: installDisk is not null, remote, context.RequestAborted);
+            var ticket = await delivery.IssueTicketAsync(snapshot.Profiles.Roles[match.Machine.Role], match.Machine, installs: installDisk is not null, context.Connection.RemoteIpAddress, context.RequestAborted);
             context.Response.Headers.CacheControl = "no-store";
             return Results.Bytes(script.WithTicket(ticket), IpxeScripts.ContentType);
         });

@@ -39,7 +39,7 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
     /// seen (armed), once.
     /// </summary>
     /// <param name="installs">The machine installs to disk: its installed system's first boot redeems the ticket, later.</param>
-    public async Task<string> IssueTicketAsync(RoleSpec role, MachineSpec machine, bool installs, string? clientAddress, CancellationToken ct)
+    public async ValueTask<string> IssueTicketAsync(RoleSpec role, MachineSpec machine, bool installs, IPAddress? clientAddress, CancellationToken ct)
     {
         if (role.FreshRoundPerBoot)
         {
@@ -53,7 +53,7 @@ internal sealed class SecretDelivery(MachineStateStore machineState, BootstrapTo
         // yet for a machine added a moment ago).
         if (machineState.Get(machine.Name) is not { } known || IsNew(known))
             await machineState.ChangeAsync(machine.Name, state => IsNew(state) ? state with { FirstSeenAt = now } : state, ct);
-        var bound = role.BindTicketToAddress && IPAddress.TryParse(clientAddress, out var address) ? address : null;
+        var bound = role.BindTicketToAddress ? clientAddress : null;
         return seal.Issue(machine.Name, now, installs ? options.InstallTicketLifetime : options.TicketLifetime, bound);
     }
 

@@ -34,7 +34,11 @@ internal static class SmbiosUuid
     public static bool IsPlaceholder(Guid uuid) => uuid == Guid.Empty || uuid == AllOnes;
 }
 
-internal sealed record MachineMatch(MachineSpec Machine, SelectorKind MatchedBy);
+internal sealed record MachineMatch(MachineSpec Machine, SelectorKind MatchedBy)
+{
+    /// <summary>"matched by mac" and so on, for the boot record (made once: matches are kept per query string).</summary>
+    public string Description { get; } = $"matched by {MatchedBy.ToString().ToLowerInvariant()}";
+}
 
 /// <summary>
 /// Finds the profile of a booting machine. Precedence is UUID &gt; MAC &gt; serial &gt; hostname: the
