@@ -21,7 +21,7 @@ internal sealed record MachineObservation(
     string? Name,
     bool Known,
     MachineQuery LastQuery,
-    ImmutableList<StageEvent> History)
+    ImmutableArray<StageEvent> History)
 {
     public StageEvent? Last => History.IsEmpty ? null : History[^1];
 }
@@ -108,14 +108,21 @@ internal sealed class MachineRegistry(TimeProvider time)
     private void Record(string key, string? name, bool known, MachineQuery query, string stage, string? remote, string? detail)
     {
         var ev = new StageEvent(stage, time.GetUtcNow(), remote, detail);
+        // Static callbacks with their state passed in, and the history window copied once: every boot request passes here.
         _machines.AddOrUpdate(key,
-            _ => new MachineObservation(key, name, known, query, [ev]),
-            (_, old) =>
-            {
-                var history = old.History.Add(ev);
-                if (history.Count > MaxHistory) history = history.RemoveRange(0, history.Count - MaxHistory);
-                return old with { LastQuery = query.IsEmpty ? old.LastQuery : query, History = history };
-            });
+            static (key, a) => new MachineObservation(key, a.Name, a.Known, a.Query, [a.Event]),
+            static (_, old, a) => old with { LastQuery = a.Query.IsEmpty ? old.LastQuery : a.Query, History = Appended(old.History, a.Event) },
+            (Event: ev, Name: name, Known: known, Query: query));
+    }
+
+    /// <summary>The newest <see cref="MaxHistory"/> events with <paramref name="ev"/> last.</summary>
+    private static ImmutableArray<StageEvent> Appended(ImmutableArray<StageEvent> history, StageEvent ev)
+    {
+        var keep = Math.Min(history.Length, MaxHistory - 1);
+        var next = new StageEvent[keep + 1];
+        history.CopyTo(history.Length - keep, next, 0, keep);
+        next[keep] = ev;
+        return System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(next);
     }
 
     public MachineObservation? Get(string machineName) => _machines.GetValueOrDefault(KnownKey(machineName));

@@ -30,6 +30,25 @@ public sealed class MachineRegistryTests
     }
 
     [Fact]
+    public void A_machines_history_keeps_the_newest_events_in_order()
+    {
+        var registry = new MachineRegistry(_time);
+        var machine = new MachineSpec("worker-0", "worker", new MachineSelectors([Mac(1).Mac!.Value], null, null, null),
+            NetworkSpec.UseDhcp, null, System.Collections.Immutable.ImmutableDictionary<string, string>.Empty, new SourceLocation("machines.yaml", 1, 1));
+        for (var i = 0; i < MachineRegistry.MaxHistory + 5; i++)
+        {
+            registry.RecordKnown(machine, Mac(1), BootStage.Ipxe, null, $"boot {i}");
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        var history = registry.Get("worker-0")!.History;
+        Assert.Equal(MachineRegistry.MaxHistory, history.Length);
+        Assert.Equal("boot 5", history[0].Detail);
+        Assert.Equal($"boot {MachineRegistry.MaxHistory + 4}", history[^1].Detail);
+        Assert.True(history.Zip(history.Skip(1)).All(p => p.First.At < p.Second.At));
+    }
+
+    [Fact]
     public void Unknown_machines_sending_the_same_placeholder_uuid_are_told_apart_by_mac()
     {
         var registry = new MachineRegistry(_time);
