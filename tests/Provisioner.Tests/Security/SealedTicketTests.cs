@@ -16,6 +16,17 @@ public sealed class SealedTicketTests
 
     private static string StateFile(ProfileTree tree) => Path.Combine(tree.Root, "cluster", "state", "machines.json");
 
+    /// <summary>Worker-0's pointer (its ticket in the merge URL) as a server on <paramref name="tree"/> gave it before stopping.</summary>
+    private static async Task<Pointer> PointerFromAServerSinceStoppedAsync(ProfileTree tree)
+    {
+        await using var first = await RunningServer.StartAsync(tree);
+        return await first.PointerAsync(await first.IgnitionUrlAsync($"mac={Worker}", Ct), Ct);
+    }
+
+    /// <summary>The same pointer followed to <paramref name="server"/>'s TLS listener (a restarted server listens on new ports).</summary>
+    private static Pointer On(RunningServer server, Pointer pointer) =>
+        pointer with { MergeSource = new Uri(server.Server.TlsBaseAddress, pointer.DeclaredSource.PathAndQuery) };
+
     private static string TicketOf(Uri url) => System.Web.HttpUtility.ParseQueryString(url.Query)["ticket"]!;
 
     [Fact]
@@ -70,12 +81,10 @@ public sealed class SealedTicketTests
     public async Task A_ticket_minted_before_a_restart_still_releases_the_config_once()
     {
         using var tree = new ProfileTree().LiveBoot();
-        Pointer pointer;
-        await using (var first = await RunningServer.StartAsync(tree))
-            pointer = await first.PointerAsync(await first.IgnitionUrlAsync($"mac={Worker}", Ct), Ct);
+        var pointer = await PointerFromAServerSinceStoppedAsync(tree);
 
         await using var restarted = await RunningServer.StartAsync(tree);
-        var again = pointer with { MergeSource = new Uri(restarted.Server.TlsBaseAddress, pointer.DeclaredSource.PathAndQuery) };
+        var again = On(restarted, pointer);
         using var released = await SecureIgnition.FetchMergedAsync(again, Ct);
         using var replayed = await SecureIgnition.FetchMergedAsync(again, Ct);
 
@@ -88,14 +97,11 @@ public sealed class SealedTicketTests
     public async Task Removing_the_ticket_key_voids_every_outstanding_ticket()
     {
         using var tree = new ProfileTree().LiveBoot();
-        Pointer pointer;
-        await using (var first = await RunningServer.StartAsync(tree))
-            pointer = await first.PointerAsync(await first.IgnitionUrlAsync($"mac={Worker}", Ct), Ct);
+        var pointer = await PointerFromAServerSinceStoppedAsync(tree);
         File.Delete(Path.Combine(tree.Root, "cluster", "state", "ticket.key"));
 
         await using var restarted = await RunningServer.StartAsync(tree);
-        using var response = await SecureIgnition.FetchMergedAsync(
-            pointer with { MergeSource = new Uri(restarted.Server.TlsBaseAddress, pointer.DeclaredSource.PathAndQuery) }, Ct);
+        using var response = await SecureIgnition.FetchMergedAsync(On(restarted, pointer), Ct);
         var fresh = await restarted.PointerAsync(await restarted.IgnitionUrlAsync($"mac={Worker}", Ct), Ct);
         using var withFresh = await SecureIgnition.FetchMergedAsync(fresh, Ct);
 
