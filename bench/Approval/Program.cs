@@ -11,8 +11,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using k8s;
 using k8s.Models;
 using Org.BouncyCastle.Asn1.Sec;
@@ -130,10 +132,31 @@ static async Task<Result> RunProvisionerAsync(string root, string profiles, stri
 
     Console.WriteLine("  waiting for the approver to create the bootstrap token Secrets …");
     await WaitAsync(async () => int.Parse(await cluster.AskAsync("secrets kube-system", ct), CultureInfo.InvariantCulture) >= names.Length, TimeSpan.FromMinutes(2), ct);
-    Console.WriteLine("  every machine fetches its Ignition …");
+    Console.WriteLine("  every machine fetches its Ignition (its /ipxe ticket, the pointer, then the real config over TLS) …");
+    // The approver's evidence is the real config's release over TLS, as a machine gets it: a ticket from /ipxe, the
+    // installer's plain pointer fetch, then the TLS fetch pinned to the Provisioner CA.
+    var ca = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(clusterDir, "tls", "provisioner-ca.crt"), ct));
     using (var http = new HttpClient { BaseAddress = server.BaseAddress })
+    using (var tls = new HttpClient(new HttpClientHandler
+    {
+        ServerCertificateCustomValidationCallback = (_, certificate, _, _) =>
+        {
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(ca);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return certificate is not null && chain.Build(certificate);
+        },
+    }) { BaseAddress = server.TlsBaseAddress })
         await Parallel.ForEachAsync(Enumerable.Range(0, names.Length), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct },
-            async (i, token) => (await http.GetAsync($"/ignition?mac=52:54:01:00:{i / 256:x2}:{i % 256:x2}", token)).EnsureSuccessStatusCode());
+            async (i, token) =>
+            {
+                var selector = $"mac=52-54-01-00-{i / 256:x2}-{i % 256:x2}";
+                var script = await http.GetStringAsync($"/ipxe?{selector}", token);
+                var ticket = Regex.Match(script, "ticket=([A-Za-z0-9_-]+)").Groups[1].Value;
+                (await http.GetAsync($"/ignition?{selector}&ticket={ticket}", token)).EnsureSuccessStatusCode();
+                (await tls.GetAsync($"/ignition?{selector}&ticket={ticket}", token)).EnsureSuccessStatusCode();
+            });
     // Let the approver settle (Events of the Secrets' creation, token syncs) so the storm starts from quiet.
     await Task.Delay(TimeSpan.FromSeconds(1), ct);
 
